@@ -1,0 +1,300 @@
+"""The public API: load, create, save, push_to_hub, list_models, list_families, info.
+
+``load`` takes three kinds of names, tried in this order: a registered model
+name, a local genzoo folder, a Hub repo id (``user/repo``, ``user/repo@rev``,
+``hf://user/repo@rev``). The result is a family model on the requested
+device and dtype, in eval mode.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+
+from . import checkpoint, hub
+from .errors import ConfigError, UnknownFamilyError, UnknownModelError
+from .model import GenzooModel
+from .plugins import get_registry
+from .registry import BundledSource, HubSource, ModelEntry
+
+_DTYPES = {
+    "fp32": torch.float32, "float32": torch.float32, "float": torch.float32,
+    "fp16": torch.float16, "float16": torch.float16, "half": torch.float16,
+    "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
+}  # fmt: skip
+
+
+def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
+    if dtype is None or isinstance(dtype, torch.dtype):
+        return dtype
+    try:
+        return _DTYPES[str(dtype).lower()]
+    except KeyError:
+        raise ConfigError(f"unknown dtype {dtype!r}; use one of fp32, fp16, bf16") from None
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """The requested device, falling back to the CPU (with a warning) when it is absent."""
+    if device is None or device == "auto":
+        if device == "auto" and torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        warnings.warn(f"CUDA is not available; loading on the CPU instead of {device}", stacklevel=3)
+        return torch.device("cpu")
+    if dev.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        warnings.warn(f"MPS is not available; loading on the CPU instead of {device}", stacklevel=3)
+        return torch.device("cpu")
+    return dev
+
+
+def _finish(model: GenzooModel, *, compile: bool, channels_last: bool) -> GenzooModel:
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if compile:
+        for name in model.loaded_components():
+            for attr in model.groups()[name]:
+                sub = model._modules.get(attr)
+                if sub is not None:
+                    sub.compile()
+    return model
+
+
+# -- names -----------------------------------------------------------------
+def _looks_like_path(name: str) -> bool:
+    return name.startswith((".", "/", "~")) or os.sep in name and Path(name).exists() or Path(name).is_dir()
+
+
+def load(
+    name: str | os.PathLike,
+    *,
+    revision: str | None = None,
+    device: str | torch.device | None = None,
+    dtype: str | torch.dtype | None = None,
+    components: Iterable[str] | str | None = None,
+    strict: bool = True,
+    compile: bool = False,
+    channels_last: bool = False,
+    cache_dir: str | os.PathLike | None = None,
+    token: str | None = None,
+    offline: bool | None = None,
+) -> GenzooModel:
+    """Load a model by registered name, local folder or Hub repo id.
+
+    ``components`` picks component groups (e.g. ``["generator"]``; only their
+    files are read or downloaded), ``"inference"`` picks what the family needs
+    for inference, ``None`` loads all. ``dtype`` is ``"fp32"``, ``"fp16"``,
+    ``"bf16"`` or a torch dtype; a missing accelerator falls back to the CPU.
+    """
+    dev = resolve_device(device)
+    dt = resolve_dtype(dtype)
+    text = os.fspath(name)
+    registry = get_registry()
+    tried: list[str] = []
+
+    if text in registry.models:
+        entry = registry.models[text]
+        folder, meta, chosen = _fetch_entry(entry, revision, components, cache_dir, token, offline)
+        source = text
+    elif _looks_like_path(text):
+        folder = Path(text).expanduser()
+        if not folder.is_dir():
+            raise UnknownModelError(f"{text!r} looks like a path, but no such folder exists")
+        meta = checkpoint.read_meta(folder)
+        chosen = checkpoint.select_components(meta, components, _inference(meta))
+        source = str(folder)
+    else:
+        tried.append("registered names" + _suggestion(registry.suggest(text)))
+        tried.append(f"local folders (./{text} does not exist)")
+        ref = hub.parse_repo_ref(text)
+        if ref is None:
+            tried.append("Hub repo ids (they look like 'user/repo' or 'user/repo@revision')")
+            raise UnknownModelError(
+                f"cannot load {text!r}: it is not one of the " + "; nor ".join(tried) + ". Run `genzoo list` to see models."
+            )
+        repo_id, rev = ref
+        if rev and revision and rev != revision:
+            raise ConfigError(f"{text!r} pins revision {rev!r} but revision={revision!r} was also given")
+        try:
+            folder, meta, chosen = hub.download(
+                repo_id,
+                rev or revision,
+                components,
+                inference_components=None,
+                cache=cache_dir,
+                token=token,
+                offline=offline,
+            )
+        except Exception as exc:
+            exc.add_note(f"genzoo tried {text!r} as: " + "; ".join(tried) + "; then as a Hub repo id.")
+            raise
+        source = f"{repo_id}@{rev or revision or 'main'}"
+    model_class = registry.family(meta["family"]).model_class()
+    model = checkpoint.load_folder(folder, model_class, meta, components=chosen, device=dev, dtype=dt, strict=strict)
+    model.source = source
+    return _finish(model, compile=compile, channels_last=channels_last)
+
+
+def _suggestion(names: list[str]) -> str:
+    return f" (closest: {', '.join(names)})" if names else ""
+
+
+def _inference(meta: dict[str, Any]) -> tuple[str, ...] | None:
+    try:
+        return get_registry().family(meta["family"]).model_class().inference_components
+    except UnknownFamilyError:
+        return None
+
+
+def _fetch_entry(
+    entry: ModelEntry,
+    revision: str | None,
+    components: Iterable[str] | str | None,
+    cache_dir: str | os.PathLike | None,
+    token: str | None,
+    offline: bool | None,
+) -> tuple[Path, dict[str, Any], list[str]]:
+    inference = get_registry().family(entry.family).model_class().inference_components
+    if isinstance(entry.source, BundledSource):
+        folder = entry.source.folder()
+        meta = checkpoint.read_meta(folder)
+        return folder, meta, checkpoint.select_components(meta, components, inference)
+    if isinstance(entry.source, HubSource):
+        return hub.download(
+            entry.source.repo_id,
+            revision or entry.source.revision,
+            components,
+            inference_components=inference,
+            cache=cache_dir,
+            token=token,
+            offline=offline,
+        )
+    raise UnknownModelError(
+        f"model {entry.name!r} has no weights (no source); use genzoo.create({entry.name!r}) for a random init"
+    )
+
+
+def create(
+    name: str,
+    *,
+    device: str | torch.device | None = None,
+    dtype: str | torch.dtype | None = None,
+    **config: Any,
+) -> GenzooModel:
+    """A randomly initialised model of a family (or of a named model's config), with overrides."""
+    registry = get_registry()
+    if name in registry.families:
+        family, base = registry.families[name], {}
+    elif name in registry.models:
+        entry = registry.models[name]
+        family, base = registry.family(entry.family), dict(entry.config)
+    else:
+        raise UnknownModelError(
+            f"unknown family or model {name!r}.{_did_you_mean(registry.suggest(name))} "
+            f"Families: {', '.join(registry.list_families()) or 'none'}."
+        )
+    model_class = family.model_class()
+    model = model_class(model_class.make_config(base, **config))
+    dt = resolve_dtype(dtype)
+    return model.to(device=resolve_device(device), dtype=dt) if dt else model.to(resolve_device(device))
+
+
+def _did_you_mean(names: list[str]) -> str:
+    return f" Did you mean: {', '.join(names)}?" if names else ""
+
+
+def save(model: GenzooModel, path: str | os.PathLike, *, name: str | None = None, card: dict[str, Any] | None = None) -> Path:
+    """Write ``model`` as a genzoo folder (config.json, one safetensors per component, README.md)."""
+    if not isinstance(model, GenzooModel):
+        raise TypeError(f"genzoo.save needs a genzoo model, got {type(model).__name__}")
+    return checkpoint.write_folder(model, path, name=name, card=card)
+
+
+def push_to_hub(
+    model: GenzooModel | str | os.PathLike,
+    repo_id: str,
+    *,
+    private: bool = False,
+    commit_message: str | None = None,
+    revision: str | None = None,
+    token: str | None = None,
+    create_pr: bool = False,
+    card: dict[str, Any] | None = None,
+) -> Any:
+    """Save ``model`` (or take a saved folder) and upload it to ``repo_id`` with its card."""
+    if isinstance(model, GenzooModel):
+        with tempfile.TemporaryDirectory(prefix="genzoo-push-") as tmp:
+            folder = save(model, Path(tmp) / repo_id.split("/")[-1], name=repo_id, card=card)
+            return hub.push_folder(
+                folder, repo_id, private=private, commit_message=commit_message,
+                revision=revision, token=token, create_pr=create_pr,
+            )  # fmt: skip
+    return hub.push_folder(
+        model, repo_id, private=private, commit_message=commit_message,
+        revision=revision, token=token, create_pr=create_pr,
+    )  # fmt: skip
+
+
+def list_models(pattern: str | None = None, *, family: str | None = None) -> list[str]:
+    """Registered model names, sorted; ``pattern`` is an fnmatch pattern (``"cyclegan-*"``)."""
+    return get_registry().list_models(pattern, family=family)
+
+
+def list_families() -> list[str]:
+    """Families provided by the installed plugins, sorted."""
+    return get_registry().list_families()
+
+
+@dataclass
+class ModelInfo:
+    """What `genzoo info` shows about a name."""
+
+    name: str
+    kind: str  # "model", "family" or "folder"
+    family: str
+    plugin: str | None = None
+    source: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    card: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+    tasks: list[str] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def info(name: str) -> ModelInfo:
+    """Family, weight source (repo@revision or bundled path), config and card facts of a name."""
+    registry = get_registry()
+    if name in registry.models:
+        e = registry.models[name]
+        card = e.card()
+        return ModelInfo(
+            name=name, kind="model", family=e.family, plugin=e.plugin,
+            source=str(e.source) if e.source else None, config=dict(e.config),
+            card=card, description=e.description,
+        )  # fmt: skip
+    if name in registry.families:
+        f = registry.families[name]
+        return ModelInfo(
+            name=name, kind="family", family=name, plugin=f.plugin, description=f.description,
+            tasks=list(f.tasks), models=registry.list_models(family=name),
+            card={"paper": f.paper} if f.paper else {},
+        )  # fmt: skip
+    if Path(name).is_dir():
+        meta = checkpoint.read_meta(name)
+        card = dict(meta.get("card") or {})
+        return ModelInfo(
+            name=meta.get("name") or name, kind="folder", family=meta["family"], source=str(Path(name)),
+            config=dict(meta["config"]), card=card, description=card.get("description", ""),
+        )  # fmt: skip
+    registry.model(name)  # raises UnknownModelError with suggestions
+    raise AssertionError("unreachable")

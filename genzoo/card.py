@@ -1,0 +1,63 @@
+"""Model cards: the README.md of every genzoo folder / Hub repo.
+
+The YAML front matter is what the Hub indexes (``library_name: genzoo``,
+tags, license, datasets, pipeline tag, metrics); the body is for people:
+what the model is, how to load it, and the measured numbers.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Mapping
+
+from huggingface_hub import ModelCard, ModelCardData
+
+
+def card_data(family: str, card: Mapping[str, Any], pipeline_tag: str | None) -> ModelCardData:
+    tags = ["genzoo", family, *[t for t in card.get("tags", []) if t not in ("genzoo", family)]]
+    dataset = card.get("dataset")
+    return ModelCardData(
+        library_name="genzoo",
+        tags=tags,
+        license=card.get("license"),
+        datasets=[dataset] if dataset else None,
+        pipeline_tag=pipeline_tag,
+        metrics=sorted(card.get("metrics") or {}) or None,
+    )
+
+
+def render_card(
+    name: str,
+    family: str,
+    config: Mapping[str, Any],
+    card: Mapping[str, Any],
+    components: Mapping[str, str],
+    pipeline_tag: str | None = None,
+) -> str:
+    """The README.md text for a saved model."""
+    data = card_data(family, card, pipeline_tag)
+    lines = [f"# {name}", ""]
+    if card.get("description"):
+        lines += [str(card["description"]), ""]
+    lines += [
+        f"A **{family}** model in the [genzoo](https://github.com/genzoo/genzoo) format.",
+        "",
+        "```python",
+        "import genzoo",
+        f'model = genzoo.load("{name}")',
+        "```",
+        "",
+    ]
+    facts = [(k, card.get(k)) for k in ("dataset", "license", "paper", "source", "command")]
+    facts = [(k, v) for k, v in facts if v]
+    if facts:
+        lines += ["## Facts", ""] + [f"- **{k}**: {v}" for k, v in facts] + [""]
+    metrics = card.get("metrics") or {}
+    if metrics:
+        lines += ["## Metrics", "", "| metric | value |", "|---|---|"]
+        lines += [f"| {k} | {v:.6g} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in sorted(metrics.items())]
+        lines += [""]
+    lines += ["## Files", ""] + [f"- `{f}`: {g}" for g, f in components.items()] + ["- `config.json`: family and config", ""]
+    lines += ["## Config", "", "```json", json.dumps(dict(config), indent=2, sort_keys=True), "```", ""]
+    content = f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines)
+    return str(ModelCard(content))

@@ -1,0 +1,60 @@
+"""Exceptions raised by genzoo.
+
+Every error a user can provoke (a bad name, a bad file, bad input) is a
+:class:`GenzooError` whose message says what was wrong and what to do about
+it. Subclasses also derive from the matching builtin (``KeyError``,
+``ValueError``, ...) so code written against plain Python keeps working.
+"""
+
+from __future__ import annotations
+
+
+class GenzooError(Exception):
+    """Base class of all genzoo errors."""
+
+    def __str__(self) -> str:  # KeyError would quote the message otherwise
+        return str(self.args[0]) if self.args else ""
+
+
+class UnknownModelError(GenzooError, KeyError):
+    """A name is neither a registered model, a family, a Hub repo nor a folder."""
+
+
+class UnknownFamilyError(GenzooError, KeyError):
+    """A family name that no installed plugin provides."""
+
+
+class DuplicateNameError(GenzooError, ValueError):
+    """Two plugins (or one plugin twice) registered the same family or model name."""
+
+
+class ConfigError(GenzooError, ValueError):
+    """A model configuration has unknown fields or invalid values."""
+
+
+class CheckpointError(GenzooError, ValueError):
+    """A checkpoint folder is missing, corrupt, truncated or does not fit the model."""
+
+
+class FormatVersionError(CheckpointError):
+    """A checkpoint was written by a newer genzoo than the one installed."""
+
+
+class MissingComponentError(GenzooError, AttributeError):
+    """A component was asked for that the model was loaded without."""
+
+
+class ShapeError(GenzooError, ValueError):
+    """A tensor or image does not have the shape a component expects."""
+
+
+class HubError(GenzooError, OSError):
+    """Talking to the Hugging Face Hub (or a compatible server) failed."""
+
+
+class OfflineError(HubError):
+    """Offline mode is on and the files are not in the local cache."""
+
+
+class PluginError(GenzooError, RuntimeError):
+    """A plugin failed to import or to register its families and models."""

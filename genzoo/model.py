@@ -1,0 +1,190 @@
+"""The base class of every family's model.
+
+A :class:`GenzooModel` is an ``nn.Module`` built from one config dataclass.
+Its weights are split into *component groups*, one safetensors file each
+(``generator``, ``discriminator``, ...), so inference can fetch and load only
+what it needs. A group the model was loaded without is replaced by a
+:class:`MissingComponent` that says how to get it instead of failing obscurely.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from typing import Any, ClassVar, Mapping
+
+import torch
+from torch import nn
+
+from .errors import ConfigError, MissingComponentError
+
+
+class MissingComponent(nn.Module):
+    """Stands in for a component group the model was loaded without."""
+
+    def __init__(self, name: str, family: str, loaded: list[str]):
+        super().__init__()
+        self._missing = (name, family, tuple(loaded))
+
+    def _error(self) -> MissingComponentError:
+        name, family, loaded = self._missing
+        return MissingComponentError(
+            f"this {family} model was loaded with components={list(loaded)}, so {name!r} is "
+            f"missing; load it with components=None (all) or include {name!r}"
+        )
+
+    def forward(self, *args, **kwargs):
+        raise self._error()
+
+    def __getattr__(self, attr: str):
+        if attr.startswith("_") or attr in ("training",):
+            return super().__getattr__(attr)
+        raise self._error()
+
+    def extra_repr(self) -> str:
+        return f"missing={self._missing[0]!r}"
+
+
+class GenzooModel(nn.Module):
+    """Base class of family models.
+
+    Subclasses set :attr:`family`, :attr:`config_class` (a dataclass) and
+    optionally :attr:`component_groups`, and build their submodules in
+    ``__init__(config)``. Construction must not depend on the device: genzoo
+    builds models on the meta device and assigns loaded tensors.
+    """
+
+    #: The family name this class implements (as registered by its plugin).
+    family: ClassVar[str] = ""
+    #: The config dataclass; its fields are the family's hyperparameters.
+    config_class: ClassVar[type]
+    #: Group name -> attribute names (submodules or parameters) stored in
+    #: ``<group>.safetensors``. ``None``: each direct child module is a group.
+    component_groups: ClassVar[Mapping[str, tuple[str, ...]] | None] = None
+    #: The groups inference needs (what ``load(..., components="inference")`` fetches).
+    inference_components: ClassVar[tuple[str, ...] | None] = None
+    #: Hugging Face pipeline tag for the model card.
+    pipeline_tag: ClassVar[str | None] = None
+    #: Extra files (tokenizer files, ...) that travel with the checkpoint.
+    extra_files: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, config: Any):
+        super().__init__()
+        self.config = config
+        #: Card facts (description, dataset, license, paper, metrics, tags).
+        self.card: dict[str, Any] = {}
+        #: Where the weights came from (registry name, Hub id or folder), if loaded.
+        self.source: str | None = None
+
+    # -- config ----------------------------------------------------------
+    @classmethod
+    def make_config(cls, values: Mapping[str, Any] | None = None, **overrides: Any) -> Any:
+        """Build the config dataclass, with a clear error for unknown fields."""
+        merged = {**(values or {}), **overrides}
+        fields = {f.name for f in dataclasses.fields(cls.config_class)}
+        unknown = sorted(set(merged) - fields)
+        if unknown:
+            hints = []
+            for u in unknown:
+                near = difflib.get_close_matches(u, fields, n=1)
+                hints.append(f"{u!r}" + (f" (did you mean {near[0]!r}?)" if near else ""))
+            raise ConfigError(
+                f"{cls.family or cls.__name__} config has no field {', '.join(hints)}; "
+                f"valid fields: {', '.join(sorted(fields))}"
+            )
+        try:
+            return cls.config_class(**merged)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"invalid {cls.family} config {merged}: {exc}") from exc
+
+    def config_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self.config)
+
+    # -- components ------------------------------------------------------
+    def groups(self) -> dict[str, tuple[str, ...]]:
+        """Group name -> attribute names, in a stable order."""
+        if self.component_groups is not None:
+            return {k: tuple(v) for k, v in self.component_groups.items()}
+        return {name: (name,) for name, _ in self.named_children()}
+
+    def group_of_key(self, key: str) -> str | None:
+        """Which group a state-dict key belongs to (``None`` if none)."""
+        head = key.split(".", 1)[0]
+        for group, attrs in self.groups().items():
+            if head in attrs:
+                return group
+        return None
+
+    def split_state_dict(self, state: Mapping[str, torch.Tensor] | None = None) -> dict[str, dict[str, torch.Tensor]]:
+        """The state dict cut into one dict per group (every key in exactly one)."""
+        state = self.state_dict() if state is None else state
+        out: dict[str, dict[str, torch.Tensor]] = {g: {} for g in self.groups()}
+        orphans = []
+        for key, value in state.items():
+            group = self.group_of_key(key)
+            if group is None:
+                orphans.append(key)
+            else:
+                out[group][key] = value
+        if orphans:
+            raise ConfigError(
+                f"{type(self).__name__}: state-dict keys {orphans[:5]} belong to no component "
+                "group; list their attributes in `component_groups`"
+            )
+        return out
+
+    def loaded_components(self) -> list[str]:
+        """The groups that hold real weights (not :class:`MissingComponent`)."""
+        return [g for g, attrs in self.groups().items() if not self._is_missing(attrs)]
+
+    def _is_missing(self, attrs: tuple[str, ...]) -> bool:
+        return all(isinstance(self._modules.get(a), MissingComponent) for a in attrs if a in self._modules) and any(
+            a in self._modules for a in attrs
+        )
+
+    def drop_components(self, groups: list[str]) -> None:
+        """Replace ``groups`` by placeholders that explain they were not loaded."""
+        keep = [g for g in self.groups() if g not in groups]
+        for group in groups:
+            for attr in self.groups()[group]:
+                if attr in self._modules:
+                    self._modules[attr] = MissingComponent(group, self.family, keep)
+                elif attr in self._parameters:
+                    self._parameters[attr] = None
+                elif attr in self._buffers:
+                    self._buffers[attr] = None
+
+    def require(self, *groups: str) -> None:
+        """Raise :class:`MissingComponentError` unless all ``groups`` are loaded."""
+        loaded = self.loaded_components()
+        for g in groups:
+            if g not in loaded:
+                raise MissingComponentError(
+                    f"this {self.family} model was loaded with components={loaded}; {g!r} is needed here. "
+                    f"Load it with components=None or include {g!r}."
+                )
+
+    def save_extra_files(self, folder) -> None:
+        """Write the files named in :attr:`extra_files` into ``folder`` (override if any)."""
+
+    def load_extra_files(self, folder) -> None:
+        """Read the files named in :attr:`extra_files` from ``folder`` (override if any)."""
+
+    def materialize_buffers(self) -> None:
+        """Recompute non-persistent buffers after a meta-device build (override if any)."""
+
+    # -- convenience -----------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        for t in self.parameters():
+            return t.device
+        return torch.device("cpu")
+
+    @property
+    def dtype(self) -> torch.dtype:
+        for t in self.parameters():
+            return t.dtype
+        return torch.float32
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())

@@ -1,0 +1,274 @@
+"""Families and named models: what exists, where its weights live, and lookups.
+
+A *family* is a model class (a :class:`genzoo.model.GenzooModel` subclass,
+named as an import string so listing stays light) plus its description and
+tasks. A *named model* is a registry entry: family, config, weight source and
+the facts its model card states.
+
+Plugins never touch the global registry directly: each gets a
+:class:`PluginRegistrar` that stages its entries and commits them all at once
+when its hook returns, so a plugin that fails half-way leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import importlib
+import importlib.resources
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from .errors import ConfigError, DuplicateNameError, UnknownFamilyError, UnknownModelError
+
+
+@dataclass(frozen=True)
+class HubSource:
+    """Weights in a Hub repo (genzoo format) at a pinned revision."""
+
+    repo_id: str
+    revision: str = "main"
+
+    def __str__(self) -> str:
+        return f"hf://{self.repo_id}@{self.revision}"
+
+
+@dataclass(frozen=True)
+class BundledSource:
+    """Weights shipped inside a plugin package, as a genzoo-format folder."""
+
+    package: str
+    path: str
+
+    def folder(self) -> Path:
+        return Path(str(importlib.resources.files(self.package).joinpath(self.path)))
+
+    def __str__(self) -> str:
+        return f"bundled:{self.package}/{self.path}"
+
+
+WeightSource = HubSource | BundledSource
+
+
+@dataclass(frozen=True)
+class Family:
+    """A model family: its model class (lazily imported) and what it is for."""
+
+    name: str
+    model: str | type
+    description: str = ""
+    tasks: tuple[str, ...] = ()
+    paper: str | None = None
+    plugin: str | None = None
+
+    def model_class(self) -> type:
+        """Import and return the family's model class."""
+        if not isinstance(self.model, str):
+            return self.model
+        module_name, _, attr = self.model.partition(":")
+        module = importlib.import_module(module_name)
+        try:
+            return getattr(module, attr)
+        except AttributeError:
+            raise UnknownFamilyError(
+                f"family {self.name!r} names model class {self.model!r}, "
+                f"but {module_name} has no attribute {attr!r}"
+            ) from None
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A named model: family, config, weights and card facts."""
+
+    name: str
+    family: str
+    config: Mapping[str, Any] = field(default_factory=dict)
+    source: WeightSource | None = None
+    description: str = ""
+    dataset: str | None = None
+    license: str | None = None
+    paper: str | None = None
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+    plugin: str | None = None
+
+    def card(self) -> dict[str, Any]:
+        """Card facts as a plain dict (what a model card and `genzoo info` show)."""
+        return {
+            "description": self.description,
+            "dataset": self.dataset,
+            "license": self.license,
+            "paper": self.paper,
+            "metrics": dict(self.metrics),
+            "tags": list(self.tags),
+        }
+
+
+def closest(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:
+    """The candidates nearest to ``name`` (for "did you mean" messages)."""
+    candidates = list(candidates)
+    found = difflib.get_close_matches(name, candidates, n=n, cutoff=0.5)
+    # Also offer names that merely contain the query ("horse" -> cyclegan-horse2zebra).
+    for c in sorted(candidates):
+        if len(found) >= n:
+            break
+        if name and name in c and c not in found:
+            found.append(c)
+    return found
+
+
+def _did_you_mean(names: list[str]) -> str:
+    return f" Did you mean: {', '.join(names)}?" if names else ""
+
+
+class Registry:
+    """All families and named models known to this process."""
+
+    def __init__(self) -> None:
+        self.families: dict[str, Family] = {}
+        self.models: dict[str, ModelEntry] = {}
+
+    # -- lookups ---------------------------------------------------------
+    def family(self, name: str) -> Family:
+        try:
+            return self.families[name]
+        except KeyError:
+            raise UnknownFamilyError(
+                f"unknown family {name!r}.{_did_you_mean(closest(name, self.families))} "
+                f"Installed families: {', '.join(sorted(self.families)) or 'none'}. "
+                "Run `genzoo plugins` to see which plugins loaded."
+            ) from None
+
+    def model(self, name: str) -> ModelEntry:
+        try:
+            return self.models[name]
+        except KeyError:
+            raise UnknownModelError(
+                f"unknown model {name!r}.{_did_you_mean(self.suggest(name))} "
+                "Run `genzoo list` to see all models."
+            ) from None
+
+    def suggest(self, name: str) -> list[str]:
+        return closest(name, [*self.models, *self.families])
+
+    def list_models(self, pattern: str | None = None, family: str | None = None) -> list[str]:
+        names = sorted(self.models)
+        if family is not None:
+            self.family(family)  # unknown family -> clear error
+            names = [n for n in names if self.models[n].family == family]
+        if pattern:
+            pat = pattern.lower()
+            names = [n for n in names if fnmatch.fnmatchcase(n.lower(), pat)]
+        return names
+
+    def list_families(self) -> list[str]:
+        return sorted(self.families)
+
+    # -- plugin side -----------------------------------------------------
+    def scoped(self, plugin: str | None) -> "PluginRegistrar":
+        return PluginRegistrar(self, plugin)
+
+    def _commit(self, families: list[Family], models: list[ModelEntry]) -> None:
+        for fam in families:
+            if fam.name in self.families:
+                raise DuplicateNameError(_duplicate("family", fam.name, self.families[fam.name].plugin, fam.plugin))
+        for entry in models:
+            if entry.name in self.models:
+                raise DuplicateNameError(_duplicate("model", entry.name, self.models[entry.name].plugin, entry.plugin))
+            if entry.family not in self.families and entry.family not in {f.name for f in families}:
+                raise UnknownFamilyError(
+                    f"model {entry.name!r} (plugin {entry.plugin!r}) names family {entry.family!r}, "
+                    f"which no loaded plugin provides.{_did_you_mean(closest(entry.family, self.families))}"
+                )
+        for fam in families:
+            self.families[fam.name] = fam
+        for entry in models:
+            self.models[entry.name] = entry
+
+    def remove_plugin(self, plugin: str) -> None:
+        """Forget every family and model a plugin registered."""
+        self.families = {k: v for k, v in self.families.items() if v.plugin != plugin}
+        self.models = {k: v for k, v in self.models.items() if v.plugin != plugin}
+
+
+def _duplicate(kind: str, name: str, first: str | None, second: str | None) -> str:
+    if first == second:
+        return f"plugin {first!r} registers the {kind} name {name!r} twice"
+    return (
+        f"the {kind} name {name!r} is registered by two plugins: {first!r} and {second!r}. "
+        f"Uninstall one of them, or limit which plugins load with GENZOO_LOAD_PLUGINS."
+    )
+
+
+_VALID_NAME = set("abcdefghijklmnopqrstuvwxyz0123456789-_.")
+
+
+def _check_name(kind: str, name: str) -> None:
+    if not name or not set(name) <= _VALID_NAME or "/" in name:
+        raise ConfigError(
+            f"invalid {kind} name {name!r}: use lower-case letters, digits, '-', '_' and '.' "
+            "(a '/' would make it look like a Hub repo id)"
+        )
+
+
+class PluginRegistrar:
+    """What a plugin's hooks receive: stages additions, committed together."""
+
+    def __init__(self, registry: Registry, plugin: str | None):
+        self._registry = registry
+        self.plugin = plugin
+        self.families: list[Family] = []
+        self.models: list[ModelEntry] = []
+
+    def add_family(
+        self,
+        name: str,
+        model: str | type,
+        *,
+        description: str = "",
+        tasks: Iterable[str] = (),
+        paper: str | None = None,
+    ) -> None:
+        """Register a family. ``model`` is the model class or ``"module:Class"``."""
+        _check_name("family", name)
+        if not isinstance(model, (str, type)) or (isinstance(model, str) and ":" not in model):
+            raise ConfigError(f"family {name!r}: model must be a class or 'module:Class', got {model!r}")
+        self.families.append(Family(name, model, description, tuple(tasks), paper, self.plugin))
+
+    def add_model(
+        self,
+        name: str,
+        *,
+        family: str,
+        config: Mapping[str, Any] | None = None,
+        source: WeightSource | None = None,
+        description: str = "",
+        dataset: str | None = None,
+        license: str | None = None,
+        paper: str | None = None,
+        metrics: Mapping[str, float] | None = None,
+        tags: Iterable[str] = (),
+    ) -> None:
+        """Register a named model of ``family`` whose weights live at ``source``."""
+        _check_name("model", name)
+        if source is not None and not isinstance(source, (HubSource, BundledSource)):
+            raise ConfigError(f"model {name!r}: source must be a HubSource or BundledSource, got {source!r}")
+        self.models.append(
+            ModelEntry(
+                name=name,
+                family=family,
+                config=dict(config or {}),
+                source=source,
+                description=description,
+                dataset=dataset,
+                license=license,
+                paper=paper,
+                metrics=dict(metrics or {}),
+                tags=tuple(tags),
+                plugin=self.plugin,
+            )
+        )
+
+    def commit(self) -> None:
+        self._registry._commit(self.families, self.models)
