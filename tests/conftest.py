@@ -1,0 +1,60 @@
+"""Shared fixtures: an isolated zoo, a Hub cache per test, and third-party plugins made on the fly."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from genzoo import plugins
+
+
+@pytest.fixture(autouse=True)
+def isolated_zoo(tmp_path_factory, monkeypatch):
+    """Each test sees a freshly loaded zoo, its own Hub cache and no Hub/plugin env from outside."""
+    home = tmp_path_factory.mktemp("hf_home")
+    monkeypatch.setenv("HF_HOME", str(home))
+    for var in ("HF_HUB_CACHE", "HF_ENDPOINT", "HF_HUB_OFFLINE", "HF_TOKEN", "GENZOO_LOAD_PLUGINS"):
+        monkeypatch.delenv(var, raising=False)
+    plugins.reset()
+    yield
+    plugins.reset()
+
+
+PluginFactory = Callable[..., Path]
+
+
+@pytest.fixture
+def make_plugin(tmp_path, monkeypatch) -> PluginFactory:
+    """Create an importable third-party plugin package with a real ``*.dist-info`` entry point.
+
+    ``make_plugin("genzoo_cats", code, entry="cats")`` writes ``genzoo_cats/__init__.py``
+    with ``code`` and ``genzoo_cats-1.0.dist-info/{METADATA,entry_points.txt}``
+    into a folder on ``sys.path`` -- what ``pip install`` would leave, without pip.
+    """
+    root = tmp_path / "site"
+    root.mkdir()
+    monkeypatch.syspath_prepend(str(root))
+
+    def make(package: str, code: str, entry: str | None = None, version: str = "1.0", files: dict[str, str] | None = None) -> Path:
+        pkg = root / package
+        pkg.mkdir()
+        (pkg / "__init__.py").write_text(textwrap.dedent(code))
+        for name, text in (files or {}).items():
+            (pkg / name).write_text(textwrap.dedent(text))
+        dist = root / f"{package}-{version}.dist-info"
+        dist.mkdir()
+        (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {package}\nVersion: {version}\n")
+        (dist / "entry_points.txt").write_text(f"[genzoo]\n{entry or package} = {package}\n")
+        plugins.reset()
+        sys.modules.pop(package, None)
+        return root
+
+    yield make
+    for name in [m for m in sys.modules if m.startswith("genzoo_") and m not in ("genzoo_toy",) and not m.startswith("genzoo_toy.")]:
+        mod = sys.modules[name]
+        if getattr(mod, "__file__", "") and str(root) in str(mod.__file__):
+            del sys.modules[name]

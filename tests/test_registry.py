@@ -1,0 +1,71 @@
+import pytest
+
+from genzoo.errors import ConfigError, DuplicateNameError, UnknownFamilyError, UnknownModelError
+from genzoo.registry import BundledSource, HubSource, Registry
+
+
+def make_registry():
+    reg = Registry()
+    r = reg.scoped("cyc")
+    r.add_family("cyclegan", model="pkg.mod:CycleGAN", description="unpaired translation")
+    for n in ["horse2zebra", "zebra2horse", "apple2orange", "summer2winter_yosemite"]:
+        r.add_model(f"cyclegan-{n}", family="cyclegan", source=HubSource("genzoo/cyclegan-" + n, "abc123"))
+    r.commit()
+    return reg
+
+
+def test_fnmatch_patterns_sorted():
+    reg = make_registry()
+    assert reg.list_models("cyclegan-*") == [
+        "cyclegan-apple2orange", "cyclegan-horse2zebra", "cyclegan-summer2winter_yosemite", "cyclegan-zebra2horse",
+    ]  # fmt: skip
+    assert reg.list_models("*2zebra") == ["cyclegan-horse2zebra"]
+    assert reg.list_models("CYCLEGAN-H*") == ["cyclegan-horse2zebra"]
+    assert reg.list_models(family="cyclegan") == reg.list_models()
+
+
+def test_unknown_model_suggests_closest_names():
+    reg = make_registry()
+    with pytest.raises(UnknownModelError, match="cyclegan-horse2zebra") as e:
+        reg.model("cyclegan-horse2zebr")
+    assert "genzoo list" in str(e.value)
+    with pytest.raises(UnknownModelError, match="horse2zebra"):
+        reg.model("horse2zebra")  # substring match is offered too
+    with pytest.raises(UnknownFamilyError, match="cyclegan"):
+        reg.family("cyclegn")
+
+
+def test_duplicate_model_across_plugins_names_both():
+    reg = make_registry()
+    other = reg.scoped("other-plugin")
+    other.add_model("cyclegan-horse2zebra", family="cyclegan")
+    with pytest.raises(DuplicateNameError, match="'cyc' and 'other-plugin'"):
+        other.commit()
+    assert reg.models["cyclegan-horse2zebra"].plugin == "cyc"
+
+
+def test_commit_is_all_or_nothing():
+    reg = make_registry()
+    r = reg.scoped("p")
+    r.add_model("fine-model", family="cyclegan")
+    r.add_model("bad-model", family="nope")
+    with pytest.raises(UnknownFamilyError, match="'nope'"):
+        r.commit()
+    assert "fine-model" not in reg.models
+
+
+def test_invalid_names_and_sources_are_refused():
+    r = Registry().scoped("p")
+    with pytest.raises(ConfigError, match="Hub repo id"):
+        r.add_family("user/fam", model="a:B")
+    with pytest.raises(ConfigError, match="module:Class"):
+        r.add_family("fam", model="a.B")
+    with pytest.raises(ConfigError, match="HubSource or BundledSource"):
+        r.add_model("m", family="fam", source="user/repo")
+
+
+def test_sources_render_as_locations():
+    assert str(HubSource("genzoo/x", "0123abcd")) == "hf://genzoo/x@0123abcd"
+    src = BundledSource("genzoo_toy", "weights/x")
+    assert str(src) == "bundled:genzoo_toy/weights/x"
+    assert src.folder().name == "x"
