@@ -76,6 +76,50 @@ _RESOLVE_PATH = re.compile(
 )
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
+# Runs olah's own CLI (``olah.server.main``, what ``python -m olah.server``
+# runs) after hardening olah 0.5.4's git mirror reader.  Its methods catch only
+# ``BadName``, so a well-formed but unknown 40-hex sha raises ``ValueError``
+# and a missing file in ``get_file`` raises ``KeyError``: both become HTTP 500,
+# on which huggingface_hub retries for ~25 s, and uvicorn drops the keep-alive
+# connection, which then breaks the client's next request.  Answering ``None``
+# ("not in this mirror") instead lets olah take its normal offline miss path: a
+# clean 404 EntryNotFound.  The wrapper also closes the per-request GitPython
+# repo.  If olah's internals differ, the patch is skipped.
+_BOOTSTRAP = """
+import functools, sys
+
+def _harden_mirror_reader():
+    try:
+        import gitdb
+        from olah.mirror.repos import LocalMirrorRepo
+    except ImportError:
+        return
+    unknown_revision = (ValueError, gitdb.exc.BadName, gitdb.exc.BadObject)
+
+    def guard(method):
+        @functools.wraps(method)
+        def wrapper(self, commit_hash, *args, **kwargs):
+            try:
+                self._git_repo.commit(commit_hash)
+                return method(self, commit_hash, *args, **kwargs)
+            except (KeyError, *unknown_revision):
+                return None
+            finally:
+                # Results are fully read by now; without this every request
+                # leaves two `git cat-file` processes running until GC.
+                self._git_repo.close()
+        return wrapper
+
+    for name in ("get_file_head", "get_file", "get_meta", "get_tree", "get_pathinfos", "get_commits"):
+        if hasattr(LocalMirrorRepo, name):
+            setattr(LocalMirrorRepo, name, guard(getattr(LocalMirrorRepo, name)))
+
+_harden_mirror_reader()
+sys.argv[0] = "olah"
+from olah.server import main
+main()
+"""
+
 # olah 0.5.4 reads any git blob of 121..149 bytes as a possible git-lfs pointer
 # and decodes it as UTF-8 first; a binary file of that size makes it answer 500.
 _LFS_SNIFF_MIN, _LFS_SNIFF_MAX = 120, 150
@@ -118,7 +162,8 @@ class HubServer:
         root: the folder given to the constructor.
         mirrors: folder of served repos, laid out as ``models/<org>/<name>``
             (each a non-bare git repo with branch ``main``).
-        endpoint: ``http://127.0.0.1:<port>`` once started, else ``""``.
+        endpoint: ``http://127.0.0.1:<port>`` once started, else ``""``; kept
+            after ``stop()`` (and reused by a later ``start()`` if possible).
     """
 
     def __init__(self, root: str | os.PathLike[str], *, startup_timeout: float = 30.0) -> None:
@@ -145,10 +190,12 @@ class HubServer:
             raise RuntimeError("HubServer already started")
         for sub in (self.mirrors / "models", self._cache, self._logs):
             sub.mkdir(parents=True, exist_ok=True)
+        # A restarted server keeps its endpoint when the old port is still free.
+        previous = int(self.endpoint.rsplit(":", 1)[1]) if self.endpoint else None
         last_error: RuntimeError | None = None
-        for _attempt in range(3):
+        for attempt in range(3):
             try:
-                self._launch(_free_port())
+                self._launch(previous if attempt == 0 and previous else _free_port())
                 return self
             except _PortInUse as error:
                 last_error = RuntimeError(str(error))
@@ -195,7 +242,7 @@ class HubServer:
             self._log_mark = log.tell()
             # olah.server.init() logs relative to the cwd; keep it inside root.
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "olah.server",
+                [sys.executable, "-c", _BOOTSTRAP,
                  "--config", str(self._config), "--log-path", str(self._logs)],
                 cwd=self.root,
                 stdin=subprocess.DEVNULL,
