@@ -270,5 +270,21 @@ class PluginRegistrar:
             )
         )
 
+    def add_bundled(self, name: str, *, family: str, package: str, path: str, **facts: Any) -> None:
+        """Register weights shipped in ``package`` at ``path`` (a genzoo folder).
+
+        Config and card facts come from the folder's ``config.json`` (read as
+        JSON, no torch), so the card written when the model was trained stays
+        the one source of truth; ``facts`` override them.
+        """
+        import json
+
+        source = BundledSource(package, path)
+        meta = json.loads((source.folder() / "config.json").read_text(encoding="utf-8"))
+        card = meta.get("card") or {}
+        known = ("description", "dataset", "license", "paper", "metrics", "tags")
+        values = {k: card[k] for k in known if card.get(k) is not None}
+        self.add_model(name, family=family, config=meta.get("config"), source=source, **{**values, **facts})
+
     def commit(self) -> None:
         self._registry._commit(self.families, self.models)

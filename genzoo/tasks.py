@@ -1,0 +1,66 @@
+"""What `genzoo run` needs: a family's named tasks, and their inputs.
+
+A family model lists its tasks as ``tasks = {"sample": "run_sample", ...}``
+(task name -> method name) and a ``default_task``. Each task method takes
+keyword options (``n``, ``seed``, ``inputs``, ``steps``, ``labels`` ...) and
+returns ``(images, nrow)``: a batch in [-1, 1] that the command line lays
+out as a grid with ``nrow`` images per row and saves. Options a task does
+not take are an error, not silently ignored.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Sequence
+
+import torch
+
+from .errors import ConfigError
+
+
+def task_names(model: Any) -> list[str]:
+    return list(getattr(model, "tasks", {}) or {})
+
+
+def run_task(model: Any, task: str | None, options: dict[str, Any]) -> tuple[torch.Tensor, int]:
+    """Call ``model``'s task method with the options it accepts."""
+    tasks = getattr(model, "tasks", None) or {}
+    if not tasks:
+        raise ConfigError(f"the {model.family} family defines no tasks for `genzoo run`")
+    task = task or getattr(model, "default_task", None) or next(iter(tasks))
+    if task not in tasks:
+        raise ConfigError(f"{model.family} has no task {task!r}; its tasks are: {', '.join(tasks)}")
+    method = getattr(model, tasks[task])
+    accepted = inspect.signature(method).parameters
+    given = {k: v for k, v in options.items() if v is not None}
+    extra = sorted(set(given) - set(accepted))
+    if extra:
+        raise ConfigError(
+            f"task {task!r} of {model.family} does not take {', '.join('--' + e for e in extra)}; "
+            f"it takes: {', '.join('--' + a for a in accepted) or 'no options'}"
+        )
+    return method(**given)
+
+
+def images_of(dataset: Any) -> torch.Tensor:
+    """All images of a data set as one tensor (digits-sized data sets fit in memory)."""
+    if hasattr(dataset, "images"):
+        return dataset.images
+    return torch.stack([item[0] if isinstance(item, (list, tuple)) else item for item in dataset])
+
+
+def inputs_or_digits(
+    model: Any, image_shape: Sequence[int], inputs: Any, n: int, seed: int
+) -> torch.Tensor:
+    """User images (paths, PIL images, tensors) resized to ``image_shape``, or ``n`` held-out test digits."""
+    from . import images as gi
+    from .data import DigitsDataset
+
+    c, h, _ = image_shape
+    if inputs:
+        x = gi.to_tensor(inputs, size=h, channels=c)
+    else:
+        test = DigitsDataset("test", size=h)
+        idx = torch.randperm(len(test.images), generator=torch.Generator().manual_seed(seed))[:n]
+        x = test.images[idx]
+    return x.to(model.device, model.dtype)
