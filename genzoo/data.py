@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from .errors import GenzooError
+from .errors import DatasetError, DatasetNotFoundError
 from .images import to_tensor
 
 __all__ = [
@@ -46,12 +46,6 @@ IMAGE_EXTENSIONS: tuple[str, ...] = (
 )
 
 
-class DatasetError(GenzooError, ValueError):
-    """A dataset name, split, size or folder is invalid (e.g. a folder with no images)."""
-
-
-class DatasetNotFoundError(DatasetError, FileNotFoundError):
-    """A dataset folder does not exist, or a name is neither a known dataset nor a folder."""
 
 
 def _check_split(split: str) -> str:

@@ -58,3 +58,19 @@ class OfflineError(HubError):
 
 class PluginError(GenzooError, RuntimeError):
     """A plugin failed to import or to register its families and models."""
+
+
+class ImageFileError(GenzooError, OSError):
+    """An image file is missing, unreadable, or cannot be written in the requested format."""
+
+
+class DatasetError(GenzooError, ValueError):
+    """A dataset name, split, size or folder is invalid (e.g. a folder with no images)."""
+
+
+class DatasetNotFoundError(DatasetError, FileNotFoundError):
+    """A dataset folder does not exist, or a name is neither a known dataset nor a folder."""
+
+
+class MetricError(GenzooError, ValueError):
+    """A metric got inputs it cannot score: too few samples, NaN/inf values, mismatched sets."""

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
-from .errors import GenzooError, ShapeError
+from .errors import ImageFileError, ShapeError
 
 __all__ = [
     "ImageFileError",
@@ -54,9 +54,6 @@ _GREY_MODES = {"1", "L", "LA", "I", "I;16", "I;16L", "I;16B", "I;16N", "F", "La"
 # conversions to grey agree.
 _LUMA = (0.299, 0.587, 0.114)
 
-
-class ImageFileError(GenzooError, OSError):
-    """An image file is missing, unreadable, or cannot be written in the requested format."""
 
 
 # -- reading -----------------------------------------------------------------

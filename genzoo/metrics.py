@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import CheckpointError, GenzooError, ShapeError
+from .errors import CheckpointError, MetricError, ShapeError
 
 __all__ = [
     "MetricError",
@@ -60,9 +60,6 @@ CLASSIFIER_INFO_FILE = ASSETS / "digits_classifier.json"
 #: The input size the classifier was trained at; other sizes are resized to it.
 CLASSIFIER_SIZE = 16
 
-
-class MetricError(GenzooError, ValueError):
-    """A metric got inputs it cannot score: too few samples, NaN/inf values, mismatched sets."""
 
 
 # -- the classifier ----------------------------------------------------------
