@@ -44,11 +44,14 @@ _LAZY = {
     "info": "api",
     "ModelInfo": "api",
     "GenzooModel": "model",
+    "train": "training",
+    "TrainConfig": "training",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from .api import ModelInfo, create, info, list_families, list_models, load, push_to_hub, save
     from .model import GenzooModel
+    from .training import TrainConfig, train
 
 
 def __getattr__(name: str):

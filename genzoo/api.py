@@ -99,6 +99,15 @@ def load(
     registry = get_registry()
     tried: list[str] = []
 
+    if text in registry.models and getattr(registry.models[text].source, "layout", None):
+        from .convert import load_entry  # upstream weights, converted on load
+
+        model = load_entry(
+            registry.models[text], revision=revision, components=components, device=dev, dtype=dt,
+            cache_dir=cache_dir, token=token, offline=offline,
+        )  # fmt: skip
+        model.source = text
+        return _finish(model, compile=compile, channels_last=channels_last)
     if text in registry.models:
         entry = registry.models[text]
         folder, meta, chosen = _fetch_entry(entry, revision, components, cache_dir, token, offline)

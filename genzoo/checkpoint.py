@@ -189,6 +189,7 @@ def load_folder(
         tensors.update(part)
     load_state_into(model, tensors, components, strict=strict, where=str(folder))
     model.card = dict(meta.get("card") or {})
+    model.name = meta.get("name")
     if model_class.extra_files:
         model.load_extra_files(folder)
     return model.eval()
@@ -234,7 +235,7 @@ def write_folder(
     loaded = model.loaded_components()
     state = model.split_state_dict()
     card = {**model.card, **(card or {})}
-    name = name or card.get("name") or model.source or target.name
+    name = name or model.name or target.name
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
         files: dict[str, str] = {}

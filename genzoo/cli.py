@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from typing import Any, Sequence
 
@@ -116,6 +117,17 @@ def cmd_pull(args: argparse.Namespace) -> int:
             return 0
         if not isinstance(source, HubSource):
             raise GenzooError(f"model {args.name!r} has no weight source to pull")
+        if source.layout:  # an upstream repo, converted on load: fetch the files its layout needs
+            from .convert import fetch_layout, layouts_of
+
+            model_class = registry.family(registry.models[args.name].family).model_class()
+            files = layouts_of(model_class)[source.layout]
+            folder = fetch_layout(source.repo_id, args.revision or source.revision, files)
+            if args.json:
+                _print_json({"repo_id": source.repo_id, "folder": str(folder), "commit": folder.name, "layout": source.layout})
+            else:
+                print(f"pulled {source.repo_id}@{folder.name[:12]} ({source.layout} layout) to {folder}")
+            return 0
         repo_id, revision = source.repo_id, args.revision or source.revision
     else:
         ref = hub.parse_repo_ref(args.name)
@@ -159,22 +171,120 @@ def parse_labels(spec: str | None) -> list[int] | None:
     return out
 
 
+def _names(values: list[str] | None) -> list[str] | None:
+    """``--classes cat dog`` or ``--classes cat,dog`` -> ``["cat", "dog"]``."""
+    if not values:
+        return None
+    return [name.strip() for value in values for name in value.split(",") if name.strip()]
+
+
+def _print_rows(result: dict[str, Any]) -> None:
+    rows = result.get("rows") or []
+    columns = [c for c in ("input", "prediction", "probability", "truth") if any(c in r for r in rows)]
+    print(_table([[str(r.get(c, "")) for c in columns] for r in rows], columns))
+    if "accuracy" in result:
+        print(f"accuracy: {result['accuracy']:.4g} ({len(rows)} images)")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    import torch
+
     from .api import load
     from .images import save_grid
     from .tasks import run_task
 
+    task, inputs = args.task, args.input
+    if args.zero_shot is not None:  # --zero-shot [IMAGES]: the zero_shot task on these images
+        task, inputs = task or "zero_shot", args.zero_shot or inputs
     model = load(args.name, device=args.device, dtype=args.dtype)
     options = {
         "n": args.n, "seed": args.seed, "steps": args.steps, "nrow": None,
-        "inputs": args.input or None, "labels": parse_labels(args.labels), "path": args.path,
+        "inputs": inputs or None, "labels": parse_labels(args.labels), "path": args.path,
+        "classes": _names(args.classes), "templates": args.template or None,
     }  # fmt: skip
-    images, nrow = run_task(model, args.task, options)
-    out = save_grid(images.float().cpu(), args.output, nrow=args.nrow or nrow)
+    result = run_task(model, task, options)
+    if isinstance(result, dict):  # a task that answers with a table (zero-shot classification)
+        images = result.get("images")
+        out = None
+        if args.output and images is not None:
+            out = save_grid(images.float().cpu(), args.output, nrow=args.nrow or result.get("nrow") or 8)
+        if args.json:
+            _print_json({k: v for k, v in result.items() if k not in ("images", "nrow")} | {"output": str(out) if out else None})
+        else:
+            _print_rows(result)
+            if out:
+                print(f"wrote {len(images)} images to {out}")
+        return 0
+    if not args.output:
+        raise GenzooError("-o/--output is required: this task makes images (e.g. -o samples.png)")
+    images, nrow = result
+    images = images.float().cpu()
+    if args.scale > 1:  # small images (16 px digits) are easier to look at enlarged, pixels kept sharp
+        images = torch.nn.functional.interpolate(images, scale_factor=args.scale, mode="nearest")
+    out = save_grid(images, args.output, nrow=args.nrow or nrow)
     if args.json:
         _print_json({"output": str(out), "images": len(images)})
     else:
         print(f"wrote {len(images)} images to {out}")
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from .api import save
+    from .convert import convert
+
+    model = convert(args.family, args.source, layout=args.layout, config=_parse_sets(args.set), revision=args.revision)
+    card = {
+        "description": f"{model.describe()}, converted by genzoo from {args.source}.",
+        "converted_from": args.source,
+    }
+    out = save(model, args.output, name=args.name, card=card)
+    if args.json:
+        _print_json({"output": str(out), "family": model.family, "config": model.config_dict()})
+    else:
+        print(f"converted {args.source} ({model.family}) to {out}")
+    return 0
+
+
+def _parse_sets(pairs: list[str] | None) -> dict[str, Any]:
+    """``--set key=value`` pairs; values are read as JSON when they parse (numbers, lists, booleans)."""
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise GenzooError(f"--set {pair!r}: use key=value, e.g. --set latent_dim=16")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .recipes import train_recipe
+
+    result = train_recipe(
+        args.family,
+        data=args.data,
+        out_dir=args.output,
+        seed=args.seed,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        config=_parse_sets(args.set),
+        device=args.device,
+        amp=args.amp,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        name=args.name,
+        command="genzoo " + shlex.join(args.argv),
+        progress=not args.json,
+    )
+    if args.json:
+        _print_json({"final": str(result.final_path), "metrics": result.metrics, "steps": result.steps})
+    else:
+        print(f"trained {args.family} for {result.steps} steps; model in {result.final_path}")
+        for key, value in result.metrics.items():
+            print(f"  {key} = {value:.6g}")
     return 0
 
 
@@ -202,8 +312,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", parents=[common], help="run a model's task and save the images as a grid")
     p.add_argument("name", help="model name, Hub repo id or local folder")
-    p.add_argument("-o", "--output", required=True, help="image file to write (png, jpg, ...)")
+    p.add_argument("-o", "--output", help="image file to write (png, jpg, ...); required by tasks that make images")
     p.add_argument("--task", help="the family's task (default: its main one); `genzoo info` lists them")
+    p.add_argument("--zero-shot", nargs="*", metavar="IMAGE",
+                   help="zero-shot classify these images (none: held-out test digits); prints the predictions")
+    p.add_argument("--classes", nargs="+", metavar="NAME", help="class names for zero-shot classification (or NAME,NAME,...)")
+    p.add_argument("--template", action="append", metavar="TEXT",
+                   help="prompt template with {} for the class name, repeatable (default: the model's own)")
     p.add_argument("--n", type=int, help="how many images / rows")
     p.add_argument("--seed", type=int, help="random seed")
     p.add_argument("--steps", type=int, help="interpolation steps")
@@ -211,9 +326,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", help="class ids for conditional models, e.g. 0-9")
     p.add_argument("--path", choices=["linear", "spherical"], help="interpolation path")
     p.add_argument("--nrow", type=int, help="images per row in the grid")
+    p.add_argument("--scale", type=int, default=1, help="enlarge each image by this factor (nearest neighbour)")
     p.add_argument("--device", default="auto", help="cpu, cuda, auto (default)")
     p.add_argument("--dtype", help="fp32 (default), fp16, bf16")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("train", parents=[common], help="train a family (or a named model's config) on a data set")
+    p.add_argument("family", help="family name, or a registered model whose config to start from")
+    p.add_argument("--data", required=True, help="'digits' or a folder of images")
+    p.add_argument("-o", "--output", required=True, help="run folder: metrics.jsonl, checkpoints, final/")
+    p.add_argument("--seed", type=int, default=0, help="seeds the init, the data order and the noise")
+    p.add_argument("--steps", type=int, help="training steps (default: the family's recipe)")
+    p.add_argument("--batch-size", type=int, help="batch size per process (default: the family's recipe)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="model config field, repeatable")
+    p.add_argument("--name", help="model name for the card (default: the output folder's name)")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda")
+    p.add_argument("--amp", default="no", help="mixed precision: no (default), bf16, fp16")
+    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in the output folder")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier run in the output folder")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("convert", parents=[common], help="convert upstream weights (another layout) to a genzoo folder")
+    p.add_argument("family", help="the family whose converter reads SRC, e.g. clip")
+    p.add_argument("source", help="a file, a folder, or a Hub repo id (user/repo[@revision]) in an upstream layout")
+    p.add_argument("-o", "--output", required=True, help="genzoo folder to write")
+    p.add_argument("--layout", help="upstream layout (default: detected), e.g. openai, transformers")
+    p.add_argument("--revision", help="Hub revision of SRC")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="config field the converter cannot infer, repeatable")
+    p.add_argument("--name", help="model name for the card (default: the output folder's name)")
+    p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("pull", parents=[common], help="download a model into the Hub cache")
     p.add_argument("name", help="registered model name or Hub repo id (user/repo[@rev])")
@@ -234,7 +375,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv
     try:
         return args.func(args)
     except (GenzooError, OSError) as exc:

@@ -74,3 +74,7 @@ class DatasetNotFoundError(DatasetError, FileNotFoundError):
 
 class MetricError(GenzooError, ValueError):
     """A metric got inputs it cannot score: too few samples, NaN/inf values, mismatched sets."""
+
+
+class GenzooPluginWarning(UserWarning):
+    """A plugin (or one of its bundled models) failed to load; the rest of the zoo still works."""

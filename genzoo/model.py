@@ -65,8 +65,13 @@ class GenzooModel(nn.Module):
     inference_components: ClassVar[tuple[str, ...] | None] = None
     #: Hugging Face pipeline tag for the model card.
     pipeline_tag: ClassVar[str | None] = None
+    #: The recipe's loop defaults for `genzoo train` (e.g. ``{"steps": 4000, "batch_size": 64}``).
+    train_defaults: ClassVar[Mapping[str, Any]] = {}
     #: Extra files (tokenizer files, ...) that travel with the checkpoint.
     extra_files: ClassVar[tuple[str, ...]] = ()
+    #: Upstream layouts :meth:`from_layout` reads, each with the files a Hub repo in it
+    #: holds (``"a|b"``: the first that exists; a trailing ``"?"``: optional). See genzoo.convert.
+    layouts: ClassVar[Mapping[str, tuple[str, ...]]] = {}
 
     def __init__(self, config: Any):
         super().__init__()
@@ -75,6 +80,8 @@ class GenzooModel(nn.Module):
         self.card: dict[str, Any] = {}
         #: Where the weights came from (registry name, Hub id or folder), if loaded.
         self.source: str | None = None
+        #: The model's name (its card title), kept when a loaded model is saved again.
+        self.name: str | None = None
 
     # -- config ----------------------------------------------------------
     @classmethod
@@ -138,9 +145,13 @@ class GenzooModel(nn.Module):
         return [g for g, attrs in self.groups().items() if not self._is_missing(attrs)]
 
     def _is_missing(self, attrs: tuple[str, ...]) -> bool:
-        return all(isinstance(self._modules.get(a), MissingComponent) for a in attrs if a in self._modules) and any(
-            a in self._modules for a in attrs
-        )
+        def gone(a: str) -> bool:  # a placeholder module, or a bare parameter/buffer dropped to None
+            if a in self._modules:
+                return isinstance(self._modules[a], MissingComponent)
+            return (self._parameters.get(a) if a in self._parameters else self._buffers.get(a)) is None
+
+        present = [a for a in attrs if a in self._modules or a in self._parameters or a in self._buffers]
+        return bool(present) and all(gone(a) for a in present)
 
     def drop_components(self, groups: list[str]) -> None:
         """Replace ``groups`` by placeholders that explain they were not loaded."""
@@ -164,6 +175,10 @@ class GenzooModel(nn.Module):
                     f"Load it with components=None or include {g!r}."
                 )
 
+    def describe(self) -> str:
+        """A short noun phrase for model cards ("Two-level ladder VAE"); families refine it."""
+        return f"A {self.family} model"
+
     def save_extra_files(self, folder) -> None:
         """Write the files named in :attr:`extra_files` into ``folder`` (override if any)."""
 
@@ -172,6 +187,15 @@ class GenzooModel(nn.Module):
 
     def materialize_buffers(self) -> None:
         """Recompute non-persistent buffers after a meta-device build (override if any)."""
+
+    @classmethod
+    def from_layout(cls, path, layout: str | None = None, config: Mapping[str, Any] | None = None):
+        """Read upstream weights (a file, or a folder of :attr:`layouts` files) as a ``genzoo.convert.Converted``.
+
+        ``layout`` is one of :attr:`layouts` (``None``: detect it); ``config``
+        overrides what the converter infers. Families with converters override this.
+        """
+        raise ConfigError(f"the {cls.family or cls.__name__} family cannot convert upstream weights")
 
     # -- convenience -----------------------------------------------------
     @property

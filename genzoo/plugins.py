@@ -24,15 +24,11 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .errors import PluginError
+from .errors import GenzooPluginWarning, PluginError
 from .registry import Registry
 
 ENTRY_POINT_GROUP = "genzoo"
 LOAD_ENV = "GENZOO_LOAD_PLUGINS"
-
-
-class GenzooPluginWarning(UserWarning):
-    """A plugin failed to load; the rest of the zoo still works."""
 
 
 @dataclass

@@ -20,18 +20,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from .errors import ConfigError, DuplicateNameError, UnknownFamilyError, UnknownModelError
+from .errors import ConfigError, DuplicateNameError, GenzooPluginWarning, UnknownFamilyError, UnknownModelError
 
 
 @dataclass(frozen=True)
 class HubSource:
-    """Weights in a Hub repo (genzoo format) at a pinned revision."""
+    """Weights in a Hub repo at a pinned revision: genzoo format, or an upstream ``layout``.
+
+    With ``layout`` (e.g. ``"transformers"``), the repo is in that upstream
+    layout and the family's converter reads it on load (see :mod:`genzoo.convert`).
+    """
 
     repo_id: str
     revision: str = "main"
+    layout: str | None = None
 
     def __str__(self) -> str:
-        return f"hf://{self.repo_id}@{self.revision}"
+        return f"hf://{self.repo_id}@{self.revision}" + (f" ({self.layout} layout)" if self.layout else "")
 
 
 @dataclass(frozen=True)
@@ -278,9 +283,20 @@ class PluginRegistrar:
         the one source of truth; ``facts`` override them.
         """
         import json
+        import warnings
 
         source = BundledSource(package, path)
-        meta = json.loads((source.folder() / "config.json").read_text(encoding="utf-8"))
+        config_file = source.folder() / "config.json"
+        if not config_file.is_file():
+            # The family still works (and can re-create the weights); only this name is skipped.
+            warnings.warn(
+                f"bundled weights of {name!r} are missing ({config_file}); the model is not registered. "
+                "Reinstall the plugin, or re-create them with scripts/make_bundled_models.py",
+                GenzooPluginWarning,
+                stacklevel=2,
+            )
+            return
+        meta = json.loads(config_file.read_text(encoding="utf-8"))
         card = meta.get("card") or {}
         known = ("description", "dataset", "license", "paper", "metrics", "tags")
         values = {k: card[k] for k in known if card.get(k) is not None}

@@ -198,3 +198,9 @@ def test_load_path_never_unpickles(trained_toy, tmp_path, monkeypatch):
     monkeypatch.setattr(pickle, "loads", forbidden)
     monkeypatch.setattr(torch, "load", forbidden)
     genzoo.load(tmp_path / "out")
+
+
+def test_a_loaded_model_keeps_its_name_when_saved_again(trained_toy, tmp_path):
+    genzoo.save(trained_toy, tmp_path / "first", name="toy-demo")
+    again = genzoo.save(genzoo.load(tmp_path / "first"), tmp_path / "second")
+    assert read_meta(again)["name"] == "toy-demo" and "# toy-demo" in (again / "README.md").read_text()

@@ -146,4 +146,22 @@ def test_runtime_registration_of_a_plugin_object():
     assert genzoo.list_models("toy-*") == ["toy-small"]
     assert genzoo.create("toy-small").config.width == 2
     plugins.unregister("notebook")
-    assert genzoo.list_models() == []
+    assert genzoo.list_models("toy-*") == []
+
+
+def test_missing_bundled_weights_skip_the_model_not_the_family(make_plugin):
+    make_plugin(
+        "genzoo_unbaked",
+        '''
+        from genzoo import hookimpl
+        @hookimpl
+        def genzoo_register_families(registry):
+            registry.add_family("unbaked", model="genzoo_toy.model:ToyModel")
+        @hookimpl
+        def genzoo_register_models(registry):
+            registry.add_bundled("unbaked-tiny", family="unbaked", package="genzoo_unbaked", path="weights/nope")
+        ''',
+    )
+    with pytest.warns(GenzooPluginWarning, match="bundled weights of 'unbaked-tiny' are missing"):
+        assert "unbaked" in genzoo.list_families()
+    assert "unbaked-tiny" not in genzoo.list_models()

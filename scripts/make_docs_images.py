@@ -1,0 +1,27 @@
+"""Regenerate the pictures in docs/images/ from the bundled models with `genzoo run`.
+
+    python scripts/make_docs_images.py
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+COMMANDS = [  # other families add their pictures here
+    "genzoo run vae-digits --n 64 --seed 0 --scale 3 -o docs/images/vae-digits-samples.png",
+    "genzoo run vae-digits --task interpolate --n 6 --steps 10 --scale 3 -o docs/images/vae-digits-interpolate.png",
+    "genzoo run vae-digits --task reconstruct --n 12 --scale 3 -o docs/images/vae-digits-reconstruct.png",
+    "genzoo run hvae-digits --n 64 --seed 0 --scale 3 -o docs/images/hvae-digits-samples.png",
+    "genzoo run ae-digits --task reconstruct --n 12 --scale 3 -o docs/images/ae-digits-reconstruct.png",
+    "genzoo run dae-digits --task denoise --n 12 --scale 3 -o docs/images/dae-digits-denoise.png",
+]
+
+if __name__ == "__main__":
+    exe = Path(sys.executable).with_name("genzoo")
+    for command in COMMANDS:
+        subprocess.run([str(exe), *shlex.split(command)[1:], "--device", "cpu"], cwd=ROOT, check=True)
