@@ -266,7 +266,7 @@ class ModelInfo:
     """What `genzoo info` shows about a name."""
 
     name: str
-    kind: str  # "model", "family" or "folder"
+    kind: str  # "model", "family", "folder" or "hub"
     family: str
     plugin: str | None = None
     source: str | None = None
@@ -281,7 +281,11 @@ class ModelInfo:
 
 
 def info(name: str) -> ModelInfo:
-    """Family, weight source (repo@revision or bundled path), config and card facts of a name."""
+    """Family, weight source (repo@revision or bundled path), config and card facts of a name.
+
+    Takes a registered model or family name, a local genzoo folder, or a Hub
+    repo id (only its ``config.json`` is downloaded).
+    """
     registry = get_registry()
     if name in registry.models:
         e = registry.models[name]
@@ -299,11 +303,15 @@ def info(name: str) -> ModelInfo:
             card={"paper": f.paper} if f.paper else {},
         )  # fmt: skip
     if Path(name).is_dir():
-        meta = checkpoint.read_meta(name)
-        card = dict(meta.get("card") or {})
-        return ModelInfo(
-            name=meta.get("name") or name, kind="folder", family=meta["family"], source=str(Path(name)),
-            config=dict(meta["config"]), card=card, description=card.get("description", ""),
-        )  # fmt: skip
-    registry.model(name)  # raises UnknownModelError with suggestions
-    raise AssertionError("unreachable")
+        meta, kind, source = checkpoint.read_meta(name), "folder", str(Path(name))
+    elif (ref := hub.parse_repo_ref(name)) is not None:
+        folder, meta, _ = hub.download(ref[0], ref[1], components=[])  # config.json only
+        kind, source = "hub", f"hf://{ref[0]}@{folder.name}"
+    else:
+        registry.model(name)  # raises UnknownModelError with suggestions
+        raise AssertionError("unreachable")
+    card = dict(meta.get("card") or {})
+    return ModelInfo(
+        name=meta.get("name") or name, kind=kind, family=meta["family"], source=source,
+        config=dict(meta["config"]), card=card, description=card.get("description", ""),
+    )  # fmt: skip

@@ -68,6 +68,13 @@ def test_load_by_registered_name_uses_the_pinned_revision(published):
     assert genzoo.info("toy-hub").source == f"hf://{REPO}@{sha1}"
 
 
+def test_info_of_a_hub_repo_reads_only_its_config(published, hub):
+    _, sha1, _, _ = published
+    i = genzoo.info(f"{REPO}@{sha1}")
+    assert (i.kind, i.family, i.source, i.card["license"]) == ("hub", "toy", f"hf://{REPO}@{sha1}", "mit")
+    assert set(hub.requested_files(REPO)) == {"config.json"}  # HEAD and GET of one file
+
+
 def test_partial_download_never_fetches_other_components(published, hub):
     v1, sha1, _, _ = published
     m = genzoo.load(f"{REPO}@{sha1}", components=["generator"])
