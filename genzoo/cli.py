@@ -193,6 +193,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .images import save_grid
     from .tasks import run_task
 
+    if args.source is not None:  # image-to-image over a folder: folder in, folder out
+        return _run_folder(args)
     task, inputs = args.task, args.input
     if args.zero_shot is not None:  # --zero-shot [IMAGES]: the zero_shot task on these images
         task, inputs = task or "zero_shot", args.zero_shot or inputs
@@ -226,6 +228,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         _print_json({"output": str(out), "images": len(images)})
     else:
         print(f"wrote {len(images)} images to {out}")
+    return 0
+
+
+def _run_folder(args: argparse.Namespace) -> int:
+    from .api import load
+    from .tasks import translate_folder
+
+    if not args.output:
+        raise GenzooError("-o/--output is required: the folder the translated images are written to")
+    model = load(args.name, device=args.device, dtype=args.dtype)
+    written = translate_folder(
+        model, args.source, args.output, batch_size=args.batch_size, keep_size=args.keep_size, progress=not args.json
+    )
+    if args.json:
+        _print_json({"output": str(args.output), "images": [str(p) for p in written]})
+    else:
+        print(f"wrote {len(written)} images to {args.output}")
     return 0
 
 
@@ -312,6 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", parents=[common], help="run a model's task and save the images as a grid")
     p.add_argument("name", help="model name, Hub repo id or local folder")
+    p.add_argument("source", nargs="?", metavar="INPUT_FOLDER",
+                   help="image-to-image models: translate every image in this folder (or file) into the -o folder")
     p.add_argument("-o", "--output", help="image file to write (png, jpg, ...); required by tasks that make images")
     p.add_argument("--task", help="the family's task (default: its main one); `genzoo info` lists them")
     p.add_argument("--zero-shot", nargs="*", metavar="IMAGE",
@@ -329,6 +350,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", type=int, default=1, help="enlarge each image by this factor (nearest neighbour)")
     p.add_argument("--device", default="auto", help="cpu, cuda, auto (default)")
     p.add_argument("--dtype", help="fp32 (default), fp16, bf16")
+    p.add_argument("--batch-size", type=int, default=8, help="with INPUT_FOLDER: images per batch (default 8)")
+    p.add_argument("--keep-size", action="store_true",
+                   help="with INPUT_FOLDER: keep each image's size (pad to the network's multiple, crop back)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("train", parents=[common], help="train a family (or a named model's config) on a data set")

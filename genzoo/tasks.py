@@ -64,3 +64,54 @@ def inputs_or_digits(
         idx = torch.randperm(len(test.images), generator=torch.Generator().manual_seed(seed))[:n]
         x = test.images[idx]
     return x.to(model.device, model.dtype)
+
+
+def translate_folder(
+    model: Any,
+    source: Any,
+    out_dir: Any,
+    *,
+    batch_size: int = 8,
+    keep_size: bool = False,
+    progress: bool = True,
+) -> list:
+    """Translate every image under ``source`` (a folder, searched recursively, or one file) into ``out_dir``.
+
+    For image-to-image models (those with a ``translate`` method): images go
+    through ``model.translate`` ``batch_size`` at a time, with a progress bar,
+    and each result is saved under the same relative path and file name in
+    ``out_dir``. Returns the paths written.
+    """
+    from pathlib import Path
+
+    from tqdm.auto import tqdm
+
+    from .data import IMAGE_EXTENSIONS, _scan
+    from .images import save_image
+
+    translate = getattr(model, "translate", None)
+    if not callable(translate):
+        raise ConfigError(
+            f"{model.family} models do not translate images, so `genzoo run NAME FOLDER` does not apply; "
+            "use -o FILE.png for its tasks"
+        )
+    src, out = Path(source).expanduser(), Path(out_dir).expanduser()
+    if not src.exists():
+        raise ConfigError(f"{src} does not exist; pass a folder of images (or one image file)")
+    files = [src] if src.is_file() else _scan(src, IMAGE_EXTENSIONS)
+    if not files:
+        raise ConfigError(f"no images in {src} (searched recursively for {', '.join(IMAGE_EXTENSIONS)})")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out} is a file; with an input folder, -o names the output folder")
+    if batch_size < 1:
+        raise ConfigError(f"--batch-size must be >= 1, got {batch_size}")
+    written = []
+    with tqdm(total=len(files), unit="image", desc=f"translate {src.name}", disable=not progress) as bar:
+        for start in range(0, len(files), batch_size):
+            chunk = files[start : start + batch_size]
+            results = translate(chunk, keep_size=keep_size, batch_size=batch_size)
+            for path, image in zip(chunk, results):
+                rel = path.relative_to(src) if src.is_dir() else Path(path.name)
+                written += save_image(image.float().cpu(), out / rel)
+            bar.update(len(chunk))
+    return written

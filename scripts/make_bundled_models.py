@@ -27,6 +27,18 @@ RECIPES = {
     ),
     "vae-digits": ("genzoo_vae", "genzoo train vae --data digits --seed 0 --device cpu -o runs/vae-digits"),
     "hvae-digits": ("genzoo_vae", "genzoo train vae --data digits --seed 0 --set levels=2 --device cpu -o runs/hvae-digits"),
+    "pix2pix-digits-edges": (
+        "genzoo_pix2pix",
+        "genzoo train pix2pix --data digits-edges --seed 0 --steps 600 --batch-size 16 --set image_size=32 "
+        "--set netG=unet_32 --set ngf=4 --set netD=n_layers --set n_layers_D=2 --set ndf=8 "
+        "--set input_nc=1 --set output_nc=1 --device cpu -o runs/pix2pix-digits-edges",
+    ),
+    "cyclegan-digits-bold": (
+        "genzoo_cyclegan",
+        "genzoo train cyclegan --data digits-bold --seed 0 --steps 600 --batch-size 8 --set image_size=16 "
+        "--set netG=resnet_2blocks --set ngf=6 --set netD=n_layers --set n_layers_D=2 --set ndf=8 "
+        "--set input_nc=1 --set output_nc=1 --device cpu -o runs/cyclegan-digits-bold",
+    ),
 }
 
 

@@ -1,0 +1,159 @@
+"""Pix2Pix (Isola et al., 2017): paired image-to-image translation with a conditional PatchGAN.
+
+The generator (a U-Net by default) maps an A image to a B image; the
+discriminator judges (A, B) pairs patch by patch, seeing the input and the
+output concatenated. The generator minimises the adversarial loss plus 100
+times the L1 distance to the true B (the reference's defaults: ``unet_256``,
+batch norm, dropout, ``basic`` PatchGAN, vanilla GAN loss, Adam 2e-4 with
+betas (0.5, 0.999), linear decay over the second half of training).
+
+Components: ``generator`` (``generator.safetensors``) and ``discriminator``.
+Weights converted from the authors' files hold the generator only; their
+config says ``netD="none"``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from genzoo.errors import ConfigError
+from genzoo.metrics import psnr
+
+from . import data as _data  # noqa: F401 - registers the digits-edges data set for `genzoo train`
+from .losses import GAN_MODES, linear_decay_scheduler, reference_gan_loss
+from .networks import build_discriminator, build_generator, check_norm, parse_generator
+from .translation import TranslationModel
+
+PAPER = "https://arxiv.org/abs/1611.07004"
+
+
+@dataclass
+class Pix2PixConfig:
+    input_nc: int = 3
+    output_nc: int = 3
+    #: The side images are trained on and (by default) translated at.
+    image_size: int = 256
+    #: resnet_9blocks, resnet_6blocks, resnet_<n>blocks, unet_256, unet_128, unet_<2^k>.
+    netG: str = "unet_256"
+    ngf: int = 64
+    #: batch, instance or none.
+    norm: str = "batch"
+    #: Dropout 0.5 in the generator (U-Net: the innermost levels; ResNet: every block).
+    dropout: bool = True
+    #: basic (3 layers), n_layers, or none (no discriminator: inference only).
+    netD: str = "basic"
+    ndf: int = 64
+    n_layers_D: int = 3
+    init_gain: float = 0.02
+    #: vanilla (BCE with logits) or lsgan.
+    gan_mode: str = "vanilla"
+    lambda_l1: float = 100.0
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    #: Fraction of the steps at a constant learning rate before the linear decay to zero.
+    decay_start: float = 0.5
+
+    def __post_init__(self):
+        parse_generator(self.netG)
+        check_norm(self.norm)
+        if self.gan_mode not in GAN_MODES:
+            raise ValueError(f"gan_mode must be one of {GAN_MODES}, got {self.gan_mode!r}")
+
+
+class Pix2PixModel(TranslationModel):
+    family = "pix2pix"
+    config_class = Pix2PixConfig
+    inference_components = ("generator",)
+    train_defaults = {"steps": 1500, "batch_size": 16}
+    layouts = {"reference": ("latest_net_G.pth|model.pth",)}
+
+    def __init__(self, config: Pix2PixConfig):
+        super().__init__(config)
+        c = config
+        self.generator = build_generator(c.netG, c.input_nc, c.output_nc, c.ngf, c.norm, c.dropout, c.image_size, c.init_gain)
+        d = build_discriminator(c.netD, c.output_nc, c.ndf, c.n_layers_D, c.norm, c.image_size, c.input_nc, c.init_gain)
+        if d is not None:
+            self.discriminator = d
+
+    def describe(self) -> str:
+        c = self.config
+        d = "" if c.netD == "none" else f" and a {3 if c.netD == 'basic' else c.n_layers_D}-layer PatchGAN"
+        return f"Pix2Pix with a {c.netG} generator (ngf {c.ngf}, {c.norm} norm){d}"
+
+    def generator_for(self, direction: str = "a2b"):
+        if direction != "a2b":
+            raise ConfigError(f"a Pix2Pix model translates one way (a2b); got direction={direction!r}")
+        return self.generator
+
+    # -- training (the contract of genzoo.training) ------------------------------
+    def _require_discriminator(self) -> None:
+        if "discriminator" not in self._modules:
+            raise ConfigError(
+                "this Pix2Pix model has no discriminator (netD='none', e.g. converted from the authors' "
+                "generator-only files); to fine-tune it, create one with netD='basic' and load the generator into it"
+            )
+
+    def configure_optimizers(self, cfg=None) -> dict[str, torch.optim.Optimizer]:
+        self._require_discriminator()
+        c = self.config
+        betas = (c.beta1, c.beta2)
+        return {
+            "g": torch.optim.Adam(self.generator.parameters(), lr=c.lr, betas=betas),
+            "d": torch.optim.Adam(self.discriminator.parameters(), lr=c.lr, betas=betas),
+        }
+
+    def configure_schedulers(self, optimizers, cfg):
+        total = cfg.steps if cfg.steps is not None else None
+        if total is None:
+            return {}
+        return {name: linear_decay_scheduler(opt, total, self.config.decay_start) for name, opt in optimizers.items()}
+
+    def losses(self, a: torch.Tensor, b: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The generator's terms for a batch: adversarial (D fooled on (A, G(A))) and L1 to the true B."""
+        gan = reference_gan_loss(self.config.gan_mode)
+        return {"g_gan": gan.g(self.discriminator(fake, a)), "l1": F.l1_loss(fake.float(), b.float())}
+
+    def training_step(self, batch, ctx) -> dict[str, torch.Tensor]:
+        a, b = batch[0], batch[1]
+        gan = reference_gan_loss(self.config.gan_mode)
+        with ctx.autocast():
+            fake = self.generator(a)
+            d_loss = gan.d(self.discriminator(b, a), self.discriminator(fake.detach(), a))
+        ctx.backward(d_loss)
+        ctx.step("d")
+        with ctx.autocast():
+            terms = self.losses(a, b, fake)
+        g_loss = terms["g_gan"] + self.config.lambda_l1 * terms["l1"]
+        ctx.backward(g_loss)
+        ctx.step("g")
+        return {"d": d_loss.detach(), "g_gan": terms["g_gan"].detach(), "l1": terms["l1"].detach()}
+
+    @torch.no_grad()
+    def evaluate(self, dataset) -> dict[str, float]:
+        """L1 and PSNR of G(A) against the true B over a paired data set."""
+        a = torch.stack([dataset[i][0] for i in range(len(dataset))]).to(self.device, self.dtype)
+        b = torch.stack([dataset[i][1] for i in range(len(dataset))]).to(self.device, self.dtype)
+        fake = torch.cat([self.generator(chunk) for chunk in a.split(64)])
+        return {"test_l1": F.l1_loss(fake.float(), b.float()).item(), "test_psnr": float(psnr(fake.float(), b.float()))}
+
+    # -- upstream weights -----------------------------------------------------------
+    @classmethod
+    def from_layout(cls, path, layout=None, config=None):
+        """Read an authors' Pix2Pix generator file (``latest_net_G.pth``; see :mod:`genzoo_pix2pix.convert`)."""
+        from genzoo.convert import Converted
+
+        from . import PIX2PIX_MODELS
+        from .convert import convert_generator, provenance, read_state_dict
+
+        config = dict(config or {})
+        gen_keys = ("netG", "ngf", "input_nc", "output_nc", "norm", "dropout")
+        cfg, tensors, _ = convert_generator(
+            read_state_dict(path), {k: config[k] for k in gen_keys if k in config}, config.get("image_size", 256)
+        )
+        full = {"netD": "none", **cfg, **config}
+        card = {**provenance(path, "pix2pix", PIX2PIX_MODELS), "paper": PAPER}
+        return Converted(full, {f"generator.{k}": v for k, v in tensors.items()}, layout or "reference", card=card)

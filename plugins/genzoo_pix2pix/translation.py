@@ -1,0 +1,154 @@
+"""What Pix2Pix and CycleGAN models share at inference: ``translate`` and the ``genzoo run`` task.
+
+``translate(images)`` takes tensors (NCHW / CHW in [-1, 1]), PIL images,
+file paths, or a list of these, and by default applies the reference's
+test-time preprocessing: a bicubic resize to ``image_size`` (256 for the
+published models) and scaling to [-1, 1]. ``keep_size=True`` instead keeps
+every image's own size: it is padded (reflection) to the multiple of the
+network's total stride (4 for ResNet generators, ``2**num_downs`` for U-Nets),
+translated, and cropped back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from genzoo import images as gi
+from genzoo.errors import ConfigError
+from genzoo.model import GenzooModel
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
+    """Pad NCHW ``x`` (reflection where it can, else replication) so both sides are multiples of ``multiple``."""
+    h, w = x.shape[-2:]
+    ph, pw = math.ceil(h / multiple) * multiple - h, math.ceil(w / multiple) * multiple - w
+    pads = (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2)
+    if not any(pads):
+        return x, pads
+    mode = "reflect" if max(pads[0], pads[1]) < w and max(pads[2], pads[3]) < h else "replicate"
+    return F.pad(x, pads, mode=mode), pads
+
+
+def crop_back(y: torch.Tensor, pads: tuple[int, int, int, int]) -> torch.Tensor:
+    left, right, top, bottom = pads
+    return y[..., top : y.shape[-2] - bottom, left : y.shape[-1] - right]
+
+
+@contextlib.contextmanager
+def reference_train_mode(module: torch.nn.Module, seed: int | None = None):
+    """Run ``module`` as the reference's test script does without ``--eval``: batch statistics and dropout.
+
+    Batch-norm running statistics are restored afterwards, so this leaves the model unchanged.
+    """
+    saved = {k: v.clone() for k, v in module.named_buffers()}
+    was = module.training
+    module.train()
+    rng = torch.random.fork_rng(devices=[]) if seed is not None else contextlib.nullcontext()
+    try:
+        with rng:
+            if seed is not None:
+                torch.manual_seed(seed)
+            yield module
+    finally:
+        module.train(was)
+        with torch.no_grad():
+            for k, v in module.named_buffers():
+                v.copy_(saved[k])
+
+
+class TranslationModel(GenzooModel):
+    """Base of the image-to-image families: ``translate`` and the ``translate`` task of ``genzoo run``."""
+
+    pipeline_tag = "image-to-image"
+    tasks = {"translate": "run_translate"}
+    default_task = "translate"
+
+    def generator_for(self, direction: str = "a2b") -> torch.nn.Module:  # pragma: no cover - families override
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def translate(
+        self,
+        images: Any,
+        *,
+        size: int | None = None,
+        keep_size: bool = False,
+        direction: str = "a2b",
+        batch_size: int = 8,
+        train_mode: bool = False,
+        seed: int | None = None,
+    ) -> torch.Tensor | list[torch.Tensor]:
+        """Translate images (tensors in [-1, 1], PIL images, paths, or a list of these) into the other domain.
+
+        ``size``: the side images are resized to (bicubic), by default the
+        config's ``image_size`` -- the reference's test preprocessing.
+        ``keep_size=True``: no resize; pad to the network's multiple, crop
+        back. ``direction``: ``"a2b"`` (the model's own direction) or, for a
+        two-way CycleGAN, ``"b2a"``. ``train_mode``: run the generator as the
+        reference's test script does (batch statistics, dropout as noise; see
+        the Pix2Pix docs), with ``seed`` for repeatable noise.
+
+        Returns an NCHW tensor in [-1, 1] on the model's device; in
+        ``keep_size`` mode with images of different sizes, a list of CHW tensors.
+        """
+        gen = self.generator_for(direction)
+        channels = gen.input_shape[0]
+        if keep_size:
+            if isinstance(images, torch.Tensor) and images.is_floating_point():
+                items = [gi.to_tensor(images, channels=channels)]
+            else:
+                seq = images if isinstance(images, (list, tuple)) else [images]
+                items = [gi.to_tensor(item, channels=channels) for item in seq]
+            outs = []
+            for batch in items:
+                for chunk in batch.split(batch_size):
+                    x, pads = pad_to_multiple(chunk.to(self.device, self.dtype), gen.multiple)
+                    outs.append(crop_back(self._run(gen, x, train_mode, seed), pads))
+            if len({tuple(o.shape[1:]) for o in outs}) == 1:
+                return torch.cat(outs)
+            return [img for o in outs for img in o]
+        side = size or self.config.image_size
+        if side % gen.multiple:
+            raise ConfigError(f"size {side} is not a multiple of {gen.multiple}, which this generator needs; use keep_size=True to pad")
+        x = gi.to_tensor(images, size=side, channels=channels).to(self.device, self.dtype)
+        return torch.cat([self._run(gen, chunk, train_mode, seed) for chunk in x.split(batch_size)])
+
+    @staticmethod
+    def _run(gen: torch.nn.Module, x: torch.Tensor, train_mode: bool, seed: int | None) -> torch.Tensor:
+        if not train_mode:
+            return gen(x)
+        with reference_train_mode(gen, seed):
+            return gen(x)
+
+    # -- genzoo run ---------------------------------------------------------------
+    def demo_inputs(self, n: int, seed: int, direction: str = "a2b") -> torch.Tensor:
+        """``n`` held-out inputs of the data set the model was trained on (a registered name on its card)."""
+        from genzoo.data import DATASETS
+
+        from . import data as _data  # noqa: F401 - registers the digits pairs
+
+        names = [t for t in (self.card.get("tags") or []) if t in DATASETS] + [self.card.get("dataset")]
+        name = next((t for t in names if t in DATASETS and t != "digits"), None)
+        if name is None:
+            raise ConfigError(
+                "this model has no built-in test data to show; pass images with --input "
+                "(or a folder: genzoo run NAME FOLDER -o OUT_DIR)"
+            )
+        test = DATASETS[name]("test", self.config.image_size, None)
+        g = torch.Generator().manual_seed(seed)
+        idx = torch.randperm(len(test), generator=g)[:n]
+        side = 0 if direction == "a2b" else 1
+        return torch.stack([test[int(i)][side] for i in idx])
+
+    def run_translate(self, inputs: Sequence[Any] | None = None, n: int | None = None, seed: int | None = None):
+        """Inputs (the first row) and their translations (the row below), as a grid."""
+        n = n or 8
+        x = gi.to_tensor(list(inputs), size=self.config.image_size) if inputs else self.demo_inputs(n, seed or 0)
+        y = self.translate(x)
+        x = gi.to_tensor(x, size=y.shape[-1], channels=y.shape[1]).to(y.device, y.dtype)
+        return torch.cat([x, y]), len(x)
