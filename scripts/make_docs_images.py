@@ -19,6 +19,8 @@ COMMANDS = [  # other families add their pictures here
     "genzoo run hvae-digits --n 64 --seed 0 --scale 3 -o docs/images/hvae-digits-samples.png",
     "genzoo run ae-digits --task reconstruct --n 12 --scale 3 -o docs/images/ae-digits-reconstruct.png",
     "genzoo run dae-digits --task denoise --n 12 --scale 3 -o docs/images/dae-digits-denoise.png",
+    "genzoo run pix2pix-digits-edges --n 10 --seed 0 --scale 3 -o docs/images/pix2pix-digits-edges.png",
+    "genzoo run cyclegan-digits-bold --n 10 --seed 0 --scale 6 -o docs/images/cyclegan-digits-bold.png",
 ]
 
 if __name__ == "__main__":
