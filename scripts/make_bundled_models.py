@@ -39,6 +39,7 @@ RECIPES = {
         "--set netG=resnet_2blocks --set ngf=6 --set netD=n_layers --set n_layers_D=2 --set ndf=8 "
         "--set input_nc=1 --set output_nc=1 --device cpu -o runs/cyclegan-digits-bold",
     ),
+    "clip-digits": ("genzoo_clip", "genzoo train clip --data digits --seed 0 --device cpu -o runs/clip-digits"),
 }
 
 
