@@ -209,7 +209,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         images = result.get("images")
         out = None
         if args.output and images is not None:
-            out = save_grid(images.float().cpu(), args.output, nrow=args.nrow or result.get("nrow") or 8)
+            images = images.float().cpu()
+            if args.scale > 1:
+                images = torch.nn.functional.interpolate(images, scale_factor=args.scale, mode="nearest")
+            out = save_grid(images, args.output, nrow=args.nrow or result.get("nrow") or 8)
         if args.json:
             _print_json({k: v for k, v in result.items() if k not in ("images", "nrow")} | {"output": str(out) if out else None})
         else:

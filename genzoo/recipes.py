@@ -53,6 +53,9 @@ def train_recipe(
         test_set = get_dataset(data, "test", size=size, channels=channels)
     except DatasetError:
         test_set = None  # a folder without a test split: no held-out metrics
+    adapt = getattr(model, "adapt_to_data", None)
+    if callable(adapt):  # a family may take facts from the data into its config (CLIP: the class names)
+        adapt(train_set)
     steps = steps or defaults.get("steps", 1000)
     cfg = TrainConfig(
         steps=steps,

@@ -21,6 +21,7 @@ COMMANDS = [  # other families add their pictures here
     "genzoo run dae-digits --task denoise --n 12 --scale 3 -o docs/images/dae-digits-denoise.png",
     "genzoo run pix2pix-digits-edges --n 10 --seed 0 --scale 3 -o docs/images/pix2pix-digits-edges.png",
     "genzoo run cyclegan-digits-bold --n 10 --seed 0 --scale 6 -o docs/images/cyclegan-digits-bold.png",
+    "genzoo run clip-digits --zero-shot --n 16 --seed 0 --scale 4 -o docs/images/clip-digits-zero-shot.png",
 ]
 
 if __name__ == "__main__":

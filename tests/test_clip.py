@@ -319,6 +319,8 @@ def test_training_with_the_shared_loop_writes_a_loadable_model(tmp_path):
     torch.manual_seed(0)
     model = genzoo.create("clip", vision_layers=1, text_layers=1, vision_width=16, vision_heads=1, text_width=16, text_heads=1)
     data = DigitsDataset("train", size=16, channels=3)
+    model.adapt_to_data(data)  # captions from the classes: "0".."9" become the number words
+    assert model.config.class_names == list(DIGIT_NAMES)
     result = train(model, data, TrainConfig(steps=6, batch_size=32, device="cpu", progress=False, out_dir=tmp_path, log_every=3),
                    eval_dataset=DigitsDataset("test", size=16, channels=3))  # fmt: skip
     assert 0 <= result.metrics["zero_shot_accuracy"] <= 1 and math.isfinite(result.losses["loss"])

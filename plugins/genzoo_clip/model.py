@@ -76,7 +76,8 @@ class CLIPConfig:
     image_mean: list[float] = field(default_factory=lambda: list(OPENAI_MEAN))
     image_std: list[float] = field(default_factory=lambda: list(OPENAI_STD))
     #: Class names for training captions from labels, and the default zero-shot classes.
-    class_names: list[str] | None = field(default_factory=lambda: list(DIGIT_NAMES))
+    #: ``None``: taken from the training data's classes by `genzoo train` (see ``adapt_to_data``).
+    class_names: list[str] | None = None
     #: Caption templates (training captions from labels; default zero-shot prompt ensemble).
     templates: list[str] = field(default_factory=lambda: list(DIGIT_TEMPLATES))
     # training
@@ -418,13 +419,28 @@ class CLIPModel(GenzooModel):
 
         return {"clip": torch.optim.lr_scheduler.LambdaLR(optimizers["clip"], factor)}
 
+    def adapt_to_data(self, dataset: Any) -> None:
+        """Take the class names for the captions from a labelled data set, unless ``config.class_names`` is set.
+
+        The data set's ``classes`` are used as they are (folder names of an
+        image folder), except the ten digit classes "0".."9", which become
+        the number words ("zero", ..., "nine") of the digits recipe.
+        `genzoo train` calls this before training.
+        """
+        if self.config.class_names is None:
+            names = class_names_of(dataset)
+            if names:
+                self.config.class_names = names
+                self._caption_cache.clear()
+
     def _caption_tokens(self, labels: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         """One caption per label: a random template filled in with the class name."""
         names = self.config.class_names
         if not names:
             raise ConfigError(
-                "CLIP builds captions from labels with config.class_names, which is empty; set it "
-                "(e.g. --set class_names='[\"cat\", \"dog\"]') or give batches of (images, captions)"
+                "CLIP builds captions from labels with config.class_names, which is not set: set it "
+                "(e.g. --set class_names='[\"cat\", \"dog\"]'), call model.adapt_to_data(dataset), "
+                "or give batches of (images, captions)"
             )
         if int(labels.max()) >= len(names) or int(labels.min()) < 0:
             raise ConfigError(f"label {int(labels.max())} has no class name (config.class_names has {len(names)})")
@@ -492,7 +508,7 @@ class CLIPModel(GenzooModel):
     def evaluate(self, dataset, batch_size: int = 512) -> dict[str, float]:
         """Zero-shot accuracy on a labelled data set, with ``config.class_names`` and ``config.templates``."""
         images, labels = _images_and_labels(dataset)
-        names = self.config.class_names or list(getattr(dataset, "classes", []) or [])
+        names = self.config.class_names or class_names_of(dataset)
         if not names:
             return {}
         weights = self.zero_shot_classifier(names)
@@ -556,6 +572,14 @@ class CLIPModel(GenzooModel):
         from .convert import convert
 
         return convert(path, layout, config)
+
+
+def class_names_of(dataset: Any) -> list[str] | None:
+    """A labelled data set's class names for captions ("0".."9" become "zero".."nine")."""
+    classes = [str(c) for c in (getattr(dataset, "classes", None) or [])]
+    if classes == [str(d) for d in range(10)]:
+        return list(DIGIT_NAMES)
+    return classes or None
 
 
 def _images_and_labels(dataset: Any) -> tuple[torch.Tensor, torch.Tensor]:
