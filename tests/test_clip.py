@@ -16,7 +16,7 @@ from torch import nn
 
 import genzoo
 from genzoo.cli import main
-from genzoo.convert import Converted, build
+from genzoo.convert import Converted, build, convert
 from genzoo.interfaces import check_component
 
 from genzoo_clip import convert as C
@@ -26,7 +26,12 @@ from genzoo_clip.presets import PRESETS
 from genzoo_clip.prompts import DIGIT_NAMES, DIGIT_TEMPLATES, fill
 from genzoo_clip.tokenizer import CLIPTokenizer, subset_vocabulary
 
-open_clip = pytest.importorskip("open_clip")
+
+
+@pytest.fixture(scope="module")
+def open_clip():
+    """The reference implementation (a test dependency); tests that compare with it skip without it."""
+    return pytest.importorskip("open_clip")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -39,12 +44,12 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def openai_tok():
+def openai_tok(open_clip):
     return CLIPTokenizer.openai()
 
 
 @pytest.fixture(scope="module")
-def reference_tok():
+def reference_tok(open_clip):
     from open_clip.tokenizer import SimpleTokenizer
 
     return SimpleTokenizer()
@@ -206,7 +211,7 @@ def _from_openai_state(state, **overrides):
     return build(CLIPModel, Converted(cfg, C.to_genzoo(state, "openai", cfg["vision_layers"], cfg["text_layers"])))
 
 
-def test_features_match_open_clip_on_the_same_random_weights():
+def test_features_match_open_clip_on_the_same_random_weights(open_clip):
     ref = _reference_clip()
     model = _from_openai_state(ref.state_dict(), vision_heads=2, text_heads=2)
     torch.manual_seed(1)
@@ -220,7 +225,7 @@ def test_features_match_open_clip_on_the_same_random_weights():
     assert img_err <= 1e-4 and txt_err <= 1e-4 and logit_err <= 1e-3 * ref_logits.abs().max().item()
 
 
-def test_openai_genzoo_transformers_round_trips_are_exact():
+def test_openai_genzoo_transformers_round_trips_are_exact(open_clip):
     state = _reference_clip().state_dict()
     model = _from_openai_state(state, vision_heads=2, text_heads=2)
     ours = model.state_dict()
@@ -236,7 +241,7 @@ def test_openai_genzoo_transformers_round_trips_are_exact():
     assert all(torch.equal(final[k], state[k]) for k in state)
 
 
-def test_layout_mismatches_are_clear_errors():
+def test_layout_mismatches_are_clear_errors(open_clip):
     state = _reference_clip().state_dict()
     del state["visual.ln_post.weight"]
     state["visual.extra"] = torch.zeros(1)
@@ -266,7 +271,7 @@ def _torchscript(state, path):
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit:FutureWarning")
-def test_genzoo_convert_reads_torchscript_safetensors_and_transformers_folders(tmp_path, capsys):
+def test_genzoo_convert_reads_torchscript_safetensors_and_transformers_folders(open_clip, tmp_path, capsys):
     from safetensors.torch import save_file
 
     ref = _reference_clip()
@@ -292,9 +297,14 @@ def test_genzoo_convert_reads_torchscript_safetensors_and_transformers_folders(t
     assert from_hf.config.text_heads == 2  # from the transformers config.json, not width / 64
     assert all(torch.equal(from_hf.state_dict()[k], v) for k, v in from_st.state_dict().items())
     assert torch.equal(from_hf.tokenize(["a seven"]), from_st.tokenize(["a seven"]))
+    # an open_clip-style folder (as in timm's Hub repos, next to timm's own model.safetensors)
+    C.export(from_st, tmp_path / "oc", "openai")
+    (tmp_path / "oc" / "model.safetensors").write_bytes(b"timm's own layout, not read")
+    from_oc = convert("clip", tmp_path / "oc", config={"vision_heads": 2, "text_heads": 2})
+    assert all(torch.equal(from_oc.state_dict()[k], v) for k, v in from_st.state_dict().items())
 
 
-def test_preprocess_matches_open_clip_transform():
+def test_preprocess_matches_open_clip_transform(open_clip):
     from PIL import Image
 
     torch.manual_seed(0)

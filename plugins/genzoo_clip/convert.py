@@ -363,12 +363,12 @@ def convert(path: str | os.PathLike, layout: str | None = None, config: Mapping[
     hf_config = None
     folder = path if path.is_dir() else path.parent
     if path.is_dir():
-        weights = _weights_file(path)
         if (path / "config.json").is_file():
             meta = json.loads((path / "config.json").read_text(encoding="utf-8"))
             if meta.get("format") == "genzoo":
                 raise CheckpointError(f"{path} is a genzoo folder already; load it with genzoo.load")
             hf_config = meta if ("text_config" in meta or "vision_config" in meta or meta.get("model_type") == "clip") else None
+        weights = _weights_file(path, layout or ("transformers" if hf_config else None))
     else:
         weights = path
     state = read_state_dict(weights)
@@ -388,8 +388,17 @@ def convert(path: str | os.PathLike, layout: str | None = None, config: Mapping[
     return Converted(config=cfg, tensors=tensors, layout=found, extra_folder=folder if has_vocab else None, card=card)
 
 
-def _weights_file(folder: Path) -> Path:
-    for name in ("model.safetensors", "open_clip_model.safetensors", "pytorch_model.bin", "open_clip_pytorch_model.bin"):
+_WEIGHT_FILES = {
+    "transformers": ("model.safetensors", "pytorch_model.bin"),
+    "openai": ("open_clip_model.safetensors", "open_clip_pytorch_model.bin"),
+}
+
+
+def _weights_file(folder: Path, layout: str | None) -> Path:
+    """The checkpoint file of a folder: the layout's usual names first (timm's repos hold a
+    ``model.safetensors`` of their own next to open_clip's file), else the only checkpoint file."""
+    names = _WEIGHT_FILES.get(layout or "", ()) or _WEIGHT_FILES["openai"] + _WEIGHT_FILES["transformers"]
+    for name in names:
         if (folder / name).is_file():
             return folder / name
     candidates = sorted(p for p in folder.iterdir() if p.suffix in (".safetensors", ".pt", ".pth", ".bin"))
