@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import subprocess
 import sys
 import warnings
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from genzoo import plugins
 from genzoo.errors import CheckpointError, ConfigError
 from genzoo.interfaces import Decoder, Encoder
 from genzoo.model import GenzooModel
+from conftest import run_process_group
 from genzoo.training import ComponentDDP, StepContext, TrainConfig, find_latest_checkpoint, train
 from genzoo_toy.model import ToyModel
 
@@ -318,7 +318,7 @@ def test_torchrun_two_cpu_processes_keep_identical_weights(tmp_path):
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
         str(HERE / "ddp_worker.py"), str(tmp_path),
     ]  # fmt: skip
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=150)
+    proc = run_process_group(cmd, env, timeout=150)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
 
     seen = [json.loads((tmp_path / f"seen-rank{r}.json").read_text()) for r in (0, 1)]
