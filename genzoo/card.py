@@ -33,6 +33,7 @@ def render_card(
     card: Mapping[str, Any],
     components: Mapping[str, str],
     pipeline_tag: str | None = None,
+    extra_files: tuple[str, ...] | list[str] = (),
 ) -> str:
     """The README.md text for a saved model."""
     data = card_data(family, card, pipeline_tag)
@@ -57,7 +58,9 @@ def render_card(
         lines += ["## Metrics", "", "| metric | value |", "|---|---|"]
         lines += [f"| {k} | {v:.6g} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in sorted(metrics.items())]
         lines += [""]
-    lines += ["## Files", ""] + [f"- `{f}`: {g}" for g, f in components.items()] + ["- `config.json`: family and config", ""]
+    lines += ["## Files", ""] + [f"- `{f}`: {g}" for g, f in components.items()]
+    lines += [f"- `{f}`: needed by the {family} family" for f in extra_files]
+    lines += ["- `config.json`: family and config", ""]
     lines += ["## Config", "", "```json", json.dumps(dict(config), indent=2, sort_keys=True), "```", ""]
     content = f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines)
     return str(ModelCard(content))

@@ -54,7 +54,10 @@ def read_meta(folder: str | os.PathLike) -> dict[str, Any]:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{path} is corrupt ({exc}); re-download or re-save the checkpoint") from exc
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a genzoo config (no \"format\": \"genzoo\")")
+        raise CheckpointError(
+            f"{path} is not a genzoo config (no \"format\": \"genzoo\"). If the folder or repo holds "
+            "another library's weights, convert it: genzoo convert FAMILY SOURCE -o DIR"
+        )
     version = meta.get("format_version")
     if not isinstance(version, int):
         raise CheckpointError(f"{path} has no integer format_version")
@@ -262,7 +265,8 @@ def write_folder(
         }
         (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=2, sort_keys=False) + "\n", encoding="utf-8")
         (tmp / CARD_FILE).write_text(
-            render_card(name, model.family, meta["config"], card, files, model.pipeline_tag), encoding="utf-8"
+            render_card(name, model.family, meta["config"], card, files, model.pipeline_tag, model.extra_files),
+            encoding="utf-8",
         )
         _swap_into_place(tmp, target)
     except BaseException:
