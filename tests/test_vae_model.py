@@ -6,7 +6,8 @@ from torch.distributions import Normal, kl_divergence
 
 from genzoo.interfaces import DiagonalGaussian, check_component
 from genzoo_vae.losses import kl_gaussians, kl_standard_normal, reconstruction_nll
-from genzoo_vae.model import VAEConfig, VAEModel, slerp
+from genzoo.latent import slerp
+from genzoo_vae.model import VAEConfig, VAEModel
 
 
 def test_kl_matches_torch_distributions():

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from genzoo.interfaces import Decoder, DiagonalGaussian, Encoder, expect_images
+from genzoo.latent import latent_path
 from genzoo.model import GenzooModel
 from genzoo.nets import ConvDecoder, ConvEncoder
 from genzoo.tasks import images_of, inputs_or_digits
@@ -208,15 +209,7 @@ class VAEModel(GenzooModel):
         (slerp) keeps the norm typical of Gaussian samples, which linear mixing
         shrinks in the middle.
         """
-        za, zb = (self._as_latent(v) for v in (a, b))
-        t = torch.linspace(0, 1, steps, device=za.device, dtype=za.dtype).view(-1, 1)
-        if path == "linear":
-            z = (1 - t) * za + t * zb
-        elif path == "spherical":
-            z = slerp(za, zb, t)
-        else:
-            raise ValueError(f"path must be 'linear' or 'spherical', got {path!r}")
-        return self.decode(z)
+        return self.decode(latent_path(self._as_latent(a), self._as_latent(b), steps, path))
 
     def _as_latent(self, v: torch.Tensor) -> torch.Tensor:
         if v.dim() >= 3:  # an image (or a batch of one)
@@ -273,14 +266,3 @@ class VAEModel(GenzooModel):
 
     tasks = {"sample": "run_sample", "reconstruct": "run_reconstruct", "interpolate": "run_interpolate"}
     default_task = "sample"
-
-
-def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """Spherical interpolation between latent vectors ``a`` and ``b`` (rows of ``t`` in [0, 1])."""
-    an, bn = a / a.norm(dim=-1, keepdim=True), b / b.norm(dim=-1, keepdim=True)
-    omega = torch.acos((an * bn).sum(-1, keepdim=True).clamp(-1 + 1e-7, 1 - 1e-7))
-    so = torch.sin(omega)
-    if so.abs().max() < 1e-6:  # (anti)parallel: fall back to a straight line
-        return (1 - t) * a + t * b
-    return torch.sin((1 - t) * omega) / so * a + torch.sin(t * omega) / so * b
-
