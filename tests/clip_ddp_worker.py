@@ -1,7 +1,7 @@
 """Spawned by test_clip.py: two gloo processes compute CLIP's loss on their halves of a batch.
 
 Each rank runs a shared linear "tower" on its own rows, gathers the features
-of all ranks (genzoo_clip.losses.gather_features), computes the contrastive
+of all ranks (genzoo.losses.gather_features), computes the contrastive
 loss over the global batch, and averages the weight gradient across ranks as
 DistributedDataParallel does. The test compares with one process on the whole
 batch.
@@ -21,7 +21,7 @@ def run(rank: int, world: int, port: int, out: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=world)
     try:
-        from genzoo_clip.losses import clip_contrastive_loss, gather_features
+        from genzoo.losses import clip_contrastive_loss, gather_features
 
         data = torch.load(os.path.join(out, "data.pt"))
         w_img = data["w_img"].clone().requires_grad_()

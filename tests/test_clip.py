@@ -20,7 +20,7 @@ from genzoo.convert import Converted, build, convert
 from genzoo.interfaces import check_component
 
 from genzoo_clip import convert as C
-from genzoo_clip.losses import clip_contrastive_loss
+from genzoo.losses import clip_contrastive_loss
 from genzoo_clip.model import CLIPModel
 from genzoo_clip.presets import PRESETS
 from genzoo_clip.prompts import DIGIT_NAMES, DIGIT_TEMPLATES, fill

@@ -16,7 +16,7 @@ encoder for other families: ``clip.text.tokenize(texts)`` then ``clip.text(token
 
 ``logit_scale`` is stored as a log (initially ln(1/0.07)) and kept in
 [0, ln 100] after every optimiser step, as the reference does; the loss is
-the symmetric InfoNCE of :func:`genzoo_clip.losses.clip_contrastive_loss`.
+the symmetric InfoNCE of :func:`genzoo.losses.clip_contrastive_loss`.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from genzoo.errors import ConfigError, ShapeError
 from genzoo.interfaces import Encoder, TextEncoder
 from genzoo.model import GenzooModel
 
-from .losses import clip_contrastive_loss, gather_features
+from genzoo.losses import clip_contrastive_loss, gather_features
 from .preprocess import OPENAI_MEAN, OPENAI_STD, load_images, preprocess_images, unnormalize
 from .presets import PRESETS  # noqa: F401  (re-exported)
 from .prompts import DIGIT_NAMES, DIGIT_TEMPLATES, fill
