@@ -8,6 +8,7 @@ device and dtype, in eval mode.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import warnings
@@ -238,17 +239,15 @@ def push_to_hub(
     card: dict[str, Any] | None = None,
 ) -> Any:
     """Save ``model`` (or take a saved folder) and upload it to ``repo_id`` with its card."""
-    if isinstance(model, GenzooModel):
-        with tempfile.TemporaryDirectory(prefix="genzoo-push-") as tmp:
+    with contextlib.ExitStack() as stack:
+        folder = model
+        if isinstance(model, GenzooModel):  # save into a temporary folder first
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="genzoo-push-"))
             folder = save(model, Path(tmp) / repo_id.split("/")[-1], name=repo_id, card=card)
-            return hub.push_folder(
-                folder, repo_id, private=private, commit_message=commit_message,
-                revision=revision, token=token, create_pr=create_pr,
-            )  # fmt: skip
-    return hub.push_folder(
-        model, repo_id, private=private, commit_message=commit_message,
-        revision=revision, token=token, create_pr=create_pr,
-    )  # fmt: skip
+        return hub.push_folder(
+            folder, repo_id, private=private, commit_message=commit_message,
+            revision=revision, token=token, create_pr=create_pr,
+        )  # fmt: skip
 
 
 def list_models(pattern: str | None = None, *, family: str | None = None) -> list[str]:
