@@ -27,6 +27,16 @@ RECIPES = {
     ),
     "vae-digits": ("genzoo_vae", "genzoo train vae --data digits --seed 0 --device cpu -o runs/vae-digits"),
     "hvae-digits": ("genzoo_vae", "genzoo train vae --data digits --seed 0 --set levels=2 --device cpu -o runs/hvae-digits"),
+    "dcgan-digits": (
+        "genzoo_gan",
+        "genzoo train gan --data digits --seed 0 --set regularizer=r1 --set reg_weight=0.1 "
+        "--set lr_g=4e-4 --set lr_d=4e-4 --device cpu -o runs/dcgan-digits",
+    ),
+    "cgan-digits": (
+        "genzoo_cgan",
+        "genzoo train cgan --data digits --seed 0 --set regularizer=r1 --set reg_weight=0.1 "
+        "--set lr_g=4e-4 --set lr_d=4e-4 --device cpu -o runs/cgan-digits",
+    ),
     "pix2pix-digits-edges": (
         "genzoo_pix2pix",
         "genzoo train pix2pix --data digits-edges --seed 0 --steps 600 --batch-size 16 --set image_size=32 "
