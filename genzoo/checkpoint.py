@@ -79,7 +79,9 @@ def select_components(meta: Mapping[str, Any], components: Iterable[str] | str |
     if components is None:
         return available
     if components == "inference":
-        components = inference or available
+        # the inference groups this checkpoint has (a GAN trained without EMA has no
+        # generator_ema); with none of them, everything
+        components = [g for g in (inference or ()) if g in available] or available
     elif isinstance(components, str):
         components = [components]
     wanted = list(dict.fromkeys(components))

@@ -204,3 +204,11 @@ def test_a_loaded_model_keeps_its_name_when_saved_again(trained_toy, tmp_path):
     genzoo.save(trained_toy, tmp_path / "first", name="toy-demo")
     again = genzoo.save(genzoo.load(tmp_path / "first"), tmp_path / "second")
     assert read_meta(again)["name"] == "toy-demo" and "# toy-demo" in (again / "README.md").read_text()
+
+
+def test_inference_components_fall_back_to_what_the_checkpoint_has():
+    from genzoo.checkpoint import select_components
+
+    meta = {"family": "gan", "components": {"generator": "g.safetensors", "discriminator": "d.safetensors"}}
+    assert select_components(meta, "inference", ("generator_ema", "generator")) == ["generator"]
+    assert select_components(meta, "inference", ("generator_ema",)) == ["generator", "discriminator"]
