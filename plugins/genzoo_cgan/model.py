@@ -24,51 +24,35 @@ same class mix.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import torch
 from torch import nn
 
-from genzoo import losses
 from genzoo.errors import ConfigError, ShapeError
 from genzoo.interfaces import Discriminator, Generator, expect_images
 from genzoo.nets import bottom_size
 from genzoo.latent import latent_path
-from genzoo_gan.model import AdversarialModel, DCGANBody, DCGANFeatures, _check_common, dcgan_init_
+from genzoo_gan.model import AdversarialModel, DCGANBody, DCGANFeatures, GANConfig, dcgan_init_
 
 D_CONDITIONING = ("concat", "projection")
 
 
 @dataclass
-class CGANConfig:
-    image_size: int = 16
-    channels: int = 1
+class CGANConfig(GANConfig):
+    """The GAN family's settings (losses, regulariser, EMA, optimiser, widths) plus the condition."""
+
     num_classes: int = 10
-    noise_dim: int = 32
     #: Size of the generator's label embedding (concatenated to the noise).
     embed_dim: int = 8
-    g_widths: list[int] = field(default_factory=lambda: [64, 32])
-    d_widths: list[int] = field(default_factory=lambda: [32, 64])
     #: How the discriminator sees the label: ``concat`` (extra input channels) or ``projection``.
     d_conditioning: str = "projection"
     #: Extra input channels the label becomes with ``d_conditioning="concat"``.
     d_embed_channels: int = 10
-    d_batchnorm: bool = True
-    loss: str = "nonsaturating"
-    regularizer: str = "none"
-    reg_weight: float = 1.0
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
-    ema: bool = True
-    ema_decay: float = 0.999
-    dcgan_init: bool = True
 
     def __post_init__(self):
-        losses.gan_loss(self.loss)
-        losses.check_regularizer(self.regularizer)
-        _check_common(self)
+        super().__post_init__()
         if self.num_classes < 2:
             raise ConfigError(f"num_classes must be at least 2, got {self.num_classes}")
         if self.d_conditioning not in D_CONDITIONING:
