@@ -31,7 +31,7 @@ from .errors import (
     UnknownModelError,
 )
 from .hookspecs import hookimpl
-from .registry import BundledSource, HubSource
+from .registry import BundledSource, HubSource, UrlSource
 from .version import __version__
 
 _LAZY = {
@@ -68,6 +68,7 @@ __all__ = [
     "hookimpl",
     "HubSource",
     "BundledSource",
+    "UrlSource",
     "GenzooError",
     "UnknownModelError",
     "UnknownFamilyError",

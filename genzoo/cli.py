@@ -92,10 +92,13 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         _print_json([i.as_dict() for i in infos])
         return 0
     rows = [
-        [i.name, i.version or "-", ", ".join(i.families) or "-", str(len(i.models)), "ok" if i.ok else f"ERROR: {i.error}"]
+        [
+            i.name, i.version or "-", ", ".join(i.families) or "-", str(len(i.models)),
+            ", ".join(i.datasets) or "-", "ok" if i.ok else f"ERROR: {i.error}",
+        ]
         for i in infos
-    ]
-    print(_table(rows, ["plugin", "version", "families", "models", "status"]))
+    ]  # fmt: skip
+    print(_table(rows, ["plugin", "version", "families", "models", "datasets", "status"]))
     if args.traceback:
         for i in infos:
             if i.traceback:
@@ -106,7 +109,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 def cmd_pull(args: argparse.Namespace) -> int:
     from . import hub
     from .plugins import get_registry
-    from .registry import BundledSource, HubSource
+    from .registry import BundledSource, HubSource, UrlSource
 
     registry = get_registry()
     components = args.components.split(",") if args.components else None
@@ -114,6 +117,15 @@ def cmd_pull(args: argparse.Namespace) -> int:
         source = registry.models[args.name].source
         if isinstance(source, BundledSource):
             print(f"{args.name} is bundled with its plugin; nothing to download: {source.folder()}")
+            return 0
+        if isinstance(source, UrlSource):  # the authors' file, converted on load: download it once
+            from .convert import fetch_url
+
+            path = fetch_url(source, args.name, registry.models[args.name].family, progress=not args.json)
+            if args.json:
+                _print_json({"url": source.url, "file": str(path), "layout": source.layout})
+            else:
+                print(f"pulled {source.url} ({source.layout} layout, converted on load) to {path}")
             return 0
         if not isinstance(source, HubSource):
             raise GenzooError(f"model {args.name!r} has no weight source to pull")
@@ -268,13 +280,13 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_sets(pairs: list[str] | None) -> dict[str, Any]:
+def _parse_sets(pairs: list[str] | None, flag: str = "--set", example: str = "latent_dim=16") -> dict[str, Any]:
     """``--set key=value`` pairs; values are read as JSON when they parse (numbers, lists, booleans)."""
     out: dict[str, Any] = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise GenzooError(f"--set {pair!r}: use key=value, e.g. --set latent_dim=16")
+            raise GenzooError(f"{flag} {pair!r}: use key=value, e.g. {flag} {example}")
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -288,6 +300,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     result = train_recipe(
         args.family,
         data=args.data,
+        data_options=_parse_sets(args.data_option, "--data-option", "direction=BtoA"),
         out_dir=args.output,
         seed=args.seed,
         steps=args.steps,
@@ -307,6 +320,20 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"trained {args.family} for {result.steps} steps; model in {result.final_path}")
         for key, value in result.metrics.items():
             print(f"  {key} = {value:.6g}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import bench
+
+    result = bench(
+        args.name, device=args.device, dtype=args.dtype, batch_size=args.batch_size, repeat=args.repeat,
+        compile=args.compile, channels_last=args.channels_last,
+    )  # fmt: skip
+    if args.json:
+        _print_json(result.as_dict())
+    else:
+        print(result.format())
     return 0
 
 
@@ -360,7 +387,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", parents=[common], help="train a family (or a named model's config) on a data set")
     p.add_argument("family", help="family name, or a registered model whose config to start from")
-    p.add_argument("--data", required=True, help="'digits' or a folder of images")
+    p.add_argument("--data", required=True,
+                   help="a dataset name ('digits', or one a plugin adds: `genzoo plugins` lists them) or a folder "
+                        "(read as the family reads it: Pix2Pix A|B pairs, CycleGAN trainA/trainB, else an image folder)")
+    p.add_argument("--data-option", action="append", metavar="KEY=VALUE",
+                   help="dataset option, repeatable, e.g. direction=BtoA for Pix2Pix folders")
     p.add_argument("-o", "--output", required=True, help="run folder: metrics.jsonl, checkpoints, final/")
     p.add_argument("--seed", type=int, default=0, help="seeds the init, the data order and the noise")
     p.add_argument("--steps", type=int, help="training steps (default: the family's recipe)")
@@ -397,6 +428,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--revision", help="branch to push to (created if missing)")
     p.add_argument("--create-pr", action="store_true", help="open a pull request instead of committing")
     p.set_defaults(func=cmd_push)
+
+    p = sub.add_parser("bench", parents=[common],
+                       help="time loading and the main task against plain PyTorch (speed is measured, not asserted)")
+    p.add_argument("name", help="model name, Hub repo id or local folder")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                   help="auto (default: cuda if available), cpu, cuda; no fallback when the device is missing")
+    p.add_argument("--dtype", default="fp32", choices=["fp32", "fp16", "bf16"],
+                   help="genzoo's precision (the reference stays fp32); default fp32")
+    p.add_argument("--batch-size", type=int, default=8, help="items per inference call (default 8)")
+    p.add_argument("--repeat", type=int, default=5, help="timed runs each way; the median is shown (default 5)")
+    p.add_argument("--compile", action="store_true", help="genzoo side: torch.compile each component")
+    p.add_argument("--channels-last", action="store_true", help="genzoo side: channels_last weights and inputs")
+    p.set_defaults(func=cmd_bench)
     return parser
 
 

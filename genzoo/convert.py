@@ -18,7 +18,9 @@ through the Hugging Face cache, pinned to one commit; building the model on the
 meta device; moving the tensors to the device and dtype; loading strictly.
 
 Registry entries point at such repos with ``HubSource(repo, revision,
-layout="transformers")``: ``genzoo.load(name)`` then converts on load.
+layout="transformers")``, or at a file on the upstream authors' server with
+``UrlSource(url, layout)`` (downloaded once into torch's checkpoint cache):
+``genzoo.load(name)`` then converts on load.
 ``genzoo convert FAMILY SRC -o DIR`` writes a genzoo folder from a local file,
 folder or Hub repo.
 """
@@ -33,8 +35,9 @@ from typing import Any, Iterable, Mapping
 import torch
 
 from .checkpoint import load_state_into
-from .errors import CheckpointError, ConfigError, MissingComponentError, OfflineError
+from .errors import CheckpointError, ConfigError, DownloadError, MissingComponentError, OfflineError
 from .model import GenzooModel
+from .registry import UrlSource
 
 
 @dataclass
@@ -220,10 +223,67 @@ def convert(
     return model
 
 
-def load_entry(entry: Any, *, revision: str | None = None, **kwargs: Any) -> GenzooModel:
-    """Load a registry entry whose ``HubSource`` has a ``layout``: fetch and convert."""
+def url_cache_dir(explicit: str | os.PathLike | None = None) -> Path:
+    """Where URL weights are kept: ``explicit/urls``, else ``$TORCH_HOME/hub/checkpoints/genzoo`` (read at call time)."""
+    if explicit is not None:
+        return Path(explicit) / "urls"
+    return Path(torch.hub.get_dir()) / "checkpoints" / "genzoo"
+
+
+def fetch_url(
+    source: UrlSource,
+    name: str,
+    family: str = "FAMILY",
+    *,
+    cache: str | os.PathLike | None = None,
+    offline: bool | None = None,
+    progress: bool = True,
+) -> Path:
+    """The local copy of ``source``'s file for the model ``name``, downloaded on first use.
+
+    The file is named after the model (two families publish a ``sat2map.pth``).
+    ``torch.hub.download_url_to_file`` writes to a temporary file and renames
+    it into place, so an interrupted download leaves nothing behind, and it
+    checks ``source.sha256`` when the registry knows it.
+    """
+    from urllib.parse import urlparse
+
+    from . import hub
+
+    suffix = Path(urlparse(source.url).path).suffix or ".bin"
+    dest = url_cache_dir(cache) / f"{name}{suffix}"
+    if dest.is_file():
+        return dest
+    if hub.is_offline() if offline is None else offline:
+        raise OfflineError(
+            f"offline mode is on and {name}'s weights are not cached ({dest}); "
+            f"run `genzoo pull {name}` once while online"
+        )
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        torch.hub.download_url_to_file(source.url, os.fspath(dest), hash_prefix=source.sha256, progress=progress)
+    except RuntimeError as exc:  # torch.hub's checksum mismatch
+        raise DownloadError(f"{source.url} did not match the registered sha256 of {name}: {exc}") from exc
+    except OSError as exc:  # URLError, HTTPError, connection resets
+        raise DownloadError(
+            f"cannot download {name}'s weights from {source.url} ({exc}). Check the network, or download "
+            f"the file yourself and run `genzoo convert {family} FILE -o DIR`"
+        ) from exc
+    return dest
+
+
+def load_entry(entry: Any, *, revision: str | None = None, cache_dir=None, offline=None, **kwargs: Any) -> GenzooModel:
+    """Load a registry entry in an upstream layout (``HubSource`` with a layout, or ``UrlSource``): fetch and convert."""
     source = entry.source
-    model = convert(entry.family, source.repo_id, layout=source.layout, revision=revision or source.revision, **kwargs)
+    if isinstance(source, UrlSource):
+        path = fetch_url(source, entry.name, entry.family, cache=cache_dir, offline=offline)
+        kwargs.pop("token", None)
+        model = convert(entry.family, path, layout=source.layout, config=entry.config, **kwargs)
+    else:
+        model = convert(
+            entry.family, source.repo_id, layout=source.layout, revision=revision or source.revision,
+            cache_dir=cache_dir, offline=offline, **kwargs,
+        )  # fmt: skip
     model.name = entry.name
     model.card = {**entry.card(), **{k: v for k, v in model.card.items() if v}}
     return model

@@ -278,16 +278,26 @@ DATASETS: dict[str, Callable[[str, int | None, int | None], Dataset]] = {"digits
 _FOLDER_SPLITS = {"train": ("train", "training"), "test": ("test", "val", "valid", "validation")}
 
 
+def _plugin_datasets():
+    """The datasets plugins registered (``genzoo_register_datasets``); imported here, not at the top,
+    because the registry loads plugins and plugins build on this module."""
+    from .plugins import get_registry
+
+    return get_registry().datasets
+
+
 def get_dataset(
     name_or_path: str | os.PathLike,
     split: str = "train",
     size: int | Sequence[int] | None = None,
     channels: int | None = None,
+    **options,
 ) -> Dataset:
-    """A dataset by name (``"digits"``) or a folder of images.
+    """A dataset by name (``"digits"``, or one a plugin registered) or a folder of images.
 
     For a name, ``size`` and ``channels`` default to the dataset's own
-    (digits: 16x16, 1 channel). For a folder, ``size`` is required and
+    (digits: 16x16, 1 channel); ``options`` go to a plugin dataset's factory.
+    For a folder, ``size`` is required and
     ``channels`` defaults to 3. A folder with ``train/`` and ``test/`` (or
     ``val/``) sub-folders serves those as splits; a folder without them is a
     single pool of images that ``split="train"`` and ``split="all"`` both
@@ -296,17 +306,24 @@ def get_dataset(
     """
     _check_split(split)
     key = os.fspath(name_or_path)
-    factory = DATASETS.get(key.lower()) if isinstance(name_or_path, str) else None
-    if factory is not None:
-        return factory(split, size, channels)
+    by_name = isinstance(name_or_path, str)  # a Path is always a folder
+    plugin = _plugin_datasets() if by_name else {}
+    if key.lower() in plugin:
+        return plugin[key.lower()].build(split, size, channels, **options)
+    if by_name and key.lower() in DATASETS:
+        if options:
+            raise DatasetError(f"dataset {key!r} takes no options, got {', '.join(options)}")
+        return DATASETS[key.lower()](split, size, channels)
     root = Path(key).expanduser()
     if not root.exists():
-        near = difflib.get_close_matches(key.lower(), list(DATASETS), n=1)
+        names = sorted({*DATASETS, *plugin})
+        near = difflib.get_close_matches(key.lower(), names, n=1)
         hint = f"; did you mean {near[0]!r}?" if near else ""
         raise DatasetNotFoundError(
-            f"{key!r} is neither a built-in dataset ({', '.join(sorted(DATASETS))}) nor an "
-            f"existing folder{hint}"
+            f"{key!r} is neither a known dataset ({', '.join(names)}) nor an existing folder{hint}"
         )
+    if options:
+        raise DatasetError(f"a plain image folder takes no options, got {', '.join(options)}")
     if size is None:
         raise DatasetError(f"pass size=... to read the images in {root} (e.g. size=64)")
     channels = 3 if channels is None else channels

@@ -56,6 +56,10 @@ class OfflineError(HubError):
     """Offline mode is on and the files are not in the local cache."""
 
 
+class DownloadError(GenzooError, OSError):
+    """Downloading upstream weights from a plain URL failed (unreachable, HTTP error, wrong checksum)."""
+
+
 class PluginError(GenzooError, RuntimeError):
     """A plugin failed to import or to register its families and models."""
 

@@ -41,3 +41,12 @@ def genzoo_register_families(registry) -> None:
 @hookspec
 def genzoo_register_models(registry) -> None:
     """Add named models with ``registry.add_model(...)``."""
+
+
+@hookspec
+def genzoo_register_datasets(registry) -> None:
+    """Add named datasets with ``registry.add_dataset(name, "module:factory", description=...)``.
+
+    ``genzoo train FAMILY --data NAME`` and :func:`genzoo.data.get_dataset`
+    find them by name; the factory is imported only when the data is used.
+    """

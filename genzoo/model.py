@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
 import torch
 from torch import nn
+from torch.utils.data import Dataset
 
 from .errors import ConfigError, MissingComponentError
 
@@ -184,6 +186,16 @@ class GenzooModel(nn.Module):
 
     def load_extra_files(self, folder) -> None:
         """Read the files named in :attr:`extra_files` from ``folder`` (override if any)."""
+
+    def folder_dataset(self, root: Path, split: str, **options: Any) -> Dataset | None:
+        """The training data a folder holds for this family, or ``None`` for a plain image folder.
+
+        `genzoo train FAMILY --data FOLDER` asks the model first, so a family
+        whose items are not ``(image, label)`` can read its own folder layout
+        (Pix2Pix: A|B pairs; CycleGAN: ``trainA/`` and ``trainB/``).
+        ``options`` are the command's ``--data-option`` values.
+        """
+        return None
 
     def materialize_buffers(self) -> None:
         """Recompute non-persistent buffers after a meta-device build (override if any)."""

@@ -41,6 +41,7 @@ class PluginInfo:
     version: str | None = None
     families: list[str] = field(default_factory=list)
     models: list[str] = field(default_factory=list)
+    datasets: list[str] = field(default_factory=list)
     error: str | None = None
     traceback: str | None = None
 
@@ -56,6 +57,7 @@ class PluginInfo:
             "version": self.version,
             "families": self.families,
             "models": self.models,
+            "datasets": self.datasets,
             "error": self.error,
         }
 
@@ -131,8 +133,8 @@ class PluginHost:
         return True
 
     def _register(self, names: list[str]) -> None:
-        """Run registration hooks of ``names``: all families first, then all models."""
-        for hook_name in ("genzoo_register_families", "genzoo_register_models"):
+        """Run registration hooks of ``names``: all families first, then all models, then datasets."""
+        for hook_name in ("genzoo_register_families", "genzoo_register_models", "genzoo_register_datasets"):
             hook = getattr(self.pm.hook, hook_name)
             for impl in hook.get_hookimpls():
                 info = self.infos.get(impl.plugin_name)
@@ -148,13 +150,14 @@ class PluginHost:
                     continue
                 info.families += [f.name for f in staged.families]
                 info.models += [m.name for m in staged.models]
+                info.datasets += [d.name for d in staged.datasets]
 
     def _fail(self, info: PluginInfo, what: str, exc: BaseException) -> None:
         info.error = f"{what}: {type(exc).__name__}: {exc}"
         info.traceback = "".join(traceback.format_exception(exc))
         # Anything it registered before failing goes too: all or nothing.
         self.registry.remove_plugin(info.name)
-        info.families, info.models = [], []
+        info.families, info.models, info.datasets = [], [], []
         warnings.warn(
             f"genzoo plugin {info.name!r} {info.error}. The other plugins still work; "
             "run `genzoo plugins` for details.",

@@ -14,15 +14,40 @@ from pathlib import Path
 from typing import Any
 
 from .api import create
-from .data import DatasetError, get_dataset
+from .data import DATASETS, DatasetError, get_dataset
+from .model import GenzooModel
+from .plugins import get_registry
 from .training import TrainConfig, TrainResult, seed_everything, train
 
-DATASET_FACTS = {
-    "digits": {
-        "dataset": "scikit-learn digits (UCI optdigits)",
-        "dataset_note": "1,797 8x8 handwritten digits shipped with scikit-learn; fixed 80/20 train/test split",
-    }
-}
+#: What a card says of the core's own datasets (plugin datasets carry their description in the registry).
+DATASET_FACTS = {"digits": "scikit-learn digits (UCI optdigits)"}
+
+
+def _dataset_name(data: str) -> str | None:
+    """``data`` as a dataset name (core or plugin), or ``None`` for a folder path."""
+    key = str(data).lower()
+    return key if key in DATASETS or key in get_registry().datasets else None
+
+
+def load_split(model: GenzooModel, data: str, split: str, options: dict[str, Any] | None = None):
+    """``split`` of ``data`` at the model's image size: a named dataset, or a folder read as the family reads it."""
+    options = dict(options or {})
+    if _dataset_name(data) is None and Path(data).expanduser().is_dir():
+        own = model.folder_dataset(Path(data).expanduser(), split, **options)
+        if own is not None:
+            return own
+    size = getattr(model.config, "image_size", None)
+    channels = getattr(model.config, "channels", None)
+    return get_dataset(data, split, size=size, channels=channels, **options)
+
+
+def dataset_description(data: str) -> str:
+    name = _dataset_name(data)
+    if name in DATASET_FACTS:
+        return DATASET_FACTS[name]
+    if name is not None:
+        return get_registry().dataset(name).description or name
+    return Path(str(data)).name
 
 
 def train_recipe(
@@ -30,6 +55,7 @@ def train_recipe(
     *,
     data: str,
     out_dir: str | os.PathLike,
+    data_options: dict[str, Any] | None = None,
     seed: int = 0,
     steps: int | None = None,
     batch_size: int | None = None,
@@ -42,15 +68,17 @@ def train_recipe(
     command: str | None = None,
     progress: bool = True,
 ) -> TrainResult:
-    """Train ``family`` (or a named model's config) on ``data`` and write ``out_dir/final`` with its card."""
+    """Train ``family`` (or a named model's config) on ``data`` and write ``out_dir/final`` with its card.
+
+    ``data`` is a dataset name or a folder; ``data_options`` go to the
+    dataset (e.g. Pix2Pix's ``direction="BtoA"``).
+    """
     seed_everything(seed)  # the initial weights depend on the seed too
     model = create(family, **(config or {}))
     defaults = dict(getattr(type(model), "train_defaults", {}) or {})
-    size = getattr(model.config, "image_size", None)
-    channels = getattr(model.config, "channels", None)
-    train_set = get_dataset(data, "train", size=size, channels=channels)
+    train_set = load_split(model, data, "train", data_options)
     try:
-        test_set = get_dataset(data, "test", size=size, channels=channels)
+        test_set = load_split(model, data, "test", data_options)
     except DatasetError:
         test_set = None  # a folder without a test split: no held-out metrics
     adapt = getattr(model, "adapt_to_data", None)
@@ -74,17 +102,17 @@ def train_recipe(
     if result.final_path is not None and int(os.environ.get("RANK", "0")) == 0:  # rank 0 writes
         from .api import save
 
-        facts = DATASET_FACTS.get(str(data), {"dataset": Path(str(data)).name})
+        dataset = dataset_description(data)
         card = {
             **model.card,
-            "description": f"{model.describe()}, trained by genzoo's recipe on {facts['dataset']}.",
-            "dataset": facts["dataset"],
+            "description": f"{model.describe()}, trained by genzoo's recipe on {dataset}.",
+            "dataset": dataset,
             "license": "mit",
             "command": command,
             "seed": seed,
             "steps": result.steps,
             "metrics": {k: round(float(v), 6) for k, v in result.metrics.items()},
-            "tags": [str(data)],
+            "tags": [_dataset_name(data) or Path(str(data)).name],  # a name, never a local path
         }
         save(model, result.final_path, name=name or Path(out_dir).name, card=card)
     return result

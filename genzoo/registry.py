@@ -3,7 +3,9 @@
 A *family* is a model class (a :class:`genzoo.model.GenzooModel` subclass,
 named as an import string so listing stays light) plus its description and
 tasks. A *named model* is a registry entry: family, config, weight source and
-the facts its model card states.
+the facts its model card states. A *named dataset* is a factory a plugin adds
+so that ``genzoo train FAMILY --data NAME`` (and :func:`genzoo.data.get_dataset`)
+find data the core does not ship.
 
 Plugins never touch the global registry directly: each gets a
 :class:`PluginRegistrar` that stages its entries and commits them all at once
@@ -18,9 +20,29 @@ import importlib
 import importlib.resources
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
-from .errors import ConfigError, DuplicateNameError, GenzooPluginWarning, UnknownFamilyError, UnknownModelError
+from .errors import (
+    ConfigError,
+    DatasetNotFoundError,
+    DuplicateNameError,
+    GenzooPluginWarning,
+    PluginError,
+    UnknownFamilyError,
+    UnknownModelError,
+)
+
+
+def import_object(spec: str | Any, what: str) -> Any:
+    """``"package.module:attr"`` -> the attribute (anything else is returned as it is)."""
+    if not isinstance(spec, str):
+        return spec
+    module_name, _, attr = spec.partition(":")
+    module = importlib.import_module(module_name)
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise PluginError(f"{what} names {spec!r}, but {module_name} has no attribute {attr!r}") from None
 
 
 @dataclass(frozen=True)
@@ -53,7 +75,26 @@ class BundledSource:
         return f"bundled:{self.package}/{self.path}"
 
 
-WeightSource = HubSource | BundledSource
+@dataclass(frozen=True)
+class UrlSource:
+    """Upstream weights at a plain URL (e.g. the authors' server), in a family ``layout``.
+
+    ``genzoo.load`` downloads the file once into torch's checkpoint cache
+    (``$TORCH_HOME/hub/checkpoints/genzoo``, like torchvision and timm do for
+    URL weights), checks ``sha256`` when it is known, and converts it with the
+    family's converter on every load. Registry entries use it for weights that
+    have no converted Hub repo yet.
+    """
+
+    url: str
+    layout: str
+    sha256: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.url} ({self.layout} layout, converted on load)"
+
+
+WeightSource = HubSource | BundledSource | UrlSource
 
 
 @dataclass(frozen=True)
@@ -69,17 +110,28 @@ class Family:
 
     def model_class(self) -> type:
         """Import and return the family's model class."""
-        if not isinstance(self.model, str):
-            return self.model
-        module_name, _, attr = self.model.partition(":")
-        module = importlib.import_module(module_name)
         try:
-            return getattr(module, attr)
-        except AttributeError:
-            raise UnknownFamilyError(
-                f"family {self.name!r} names model class {self.model!r}, "
-                f"but {module_name} has no attribute {attr!r}"
-            ) from None
+            return import_object(self.model, f"family {self.name!r}")
+        except PluginError as exc:
+            raise UnknownFamilyError(str(exc)) from None
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    """A named dataset a plugin provides: ``factory(split, size, channels, **options)`` -> a torch Dataset.
+
+    ``size`` and ``channels`` of ``None`` mean the dataset's own defaults;
+    ``description`` is what a model card trained on it names as its data.
+    """
+
+    name: str
+    factory: str | Callable[..., Any]
+    description: str = ""
+    plugin: str | None = None
+
+    def build(self, split: str, size: Any = None, channels: int | None = None, **options: Any) -> Any:
+        factory = import_object(self.factory, f"dataset {self.name!r}")
+        return factory(split, size, channels, **options)
 
 
 @dataclass(frozen=True)
@@ -133,6 +185,7 @@ class Registry:
     def __init__(self) -> None:
         self.families: dict[str, Family] = {}
         self.models: dict[str, ModelEntry] = {}
+        self.datasets: dict[str, DatasetEntry] = {}
 
     # -- lookups ---------------------------------------------------------
     def family(self, name: str) -> Family:
@@ -152,6 +205,15 @@ class Registry:
             raise UnknownModelError(
                 f"unknown model {name!r}.{_did_you_mean(self.suggest(name))} "
                 "Run `genzoo list` to see all models."
+            ) from None
+
+    def dataset(self, name: str) -> DatasetEntry:
+        try:
+            return self.datasets[name]
+        except KeyError:
+            raise DatasetNotFoundError(
+                f"unknown dataset {name!r}.{_did_you_mean(closest(name, self.datasets))} "
+                f"Plugin datasets: {', '.join(sorted(self.datasets)) or 'none'}."
             ) from None
 
     def suggest(self, name: str) -> list[str]:
@@ -174,7 +236,10 @@ class Registry:
     def scoped(self, plugin: str | None) -> "PluginRegistrar":
         return PluginRegistrar(self, plugin)
 
-    def _commit(self, families: list[Family], models: list[ModelEntry]) -> None:
+    def _commit(self, families: list[Family], models: list[ModelEntry], datasets: list[DatasetEntry] = ()) -> None:
+        for ds in datasets:
+            if ds.name in self.datasets:
+                raise DuplicateNameError(_duplicate("dataset", ds.name, self.datasets[ds.name].plugin, ds.plugin))
         for fam in families:
             if fam.name in self.families:
                 raise DuplicateNameError(_duplicate("family", fam.name, self.families[fam.name].plugin, fam.plugin))
@@ -190,11 +255,14 @@ class Registry:
             self.families[fam.name] = fam
         for entry in models:
             self.models[entry.name] = entry
+        for ds in datasets:
+            self.datasets[ds.name] = ds
 
     def remove_plugin(self, plugin: str) -> None:
-        """Forget every family and model a plugin registered."""
+        """Forget every family, model and dataset a plugin registered."""
         self.families = {k: v for k, v in self.families.items() if v.plugin != plugin}
         self.models = {k: v for k, v in self.models.items() if v.plugin != plugin}
+        self.datasets = {k: v for k, v in self.datasets.items() if v.plugin != plugin}
 
 
 def _duplicate(kind: str, name: str, first: str | None, second: str | None) -> str:
@@ -225,6 +293,7 @@ class PluginRegistrar:
         self.plugin = plugin
         self.families: list[Family] = []
         self.models: list[ModelEntry] = []
+        self.datasets: list[DatasetEntry] = []
 
     def add_family(
         self,
@@ -257,8 +326,8 @@ class PluginRegistrar:
     ) -> None:
         """Register a named model of ``family`` whose weights live at ``source``."""
         _check_name("model", name)
-        if source is not None and not isinstance(source, (HubSource, BundledSource)):
-            raise ConfigError(f"model {name!r}: source must be a HubSource or BundledSource, got {source!r}")
+        if source is not None and not isinstance(source, (HubSource, BundledSource, UrlSource)):
+            raise ConfigError(f"model {name!r}: source must be a HubSource, BundledSource or UrlSource, got {source!r}")
         self.models.append(
             ModelEntry(
                 name=name,
@@ -302,5 +371,16 @@ class PluginRegistrar:
         values = {k: card[k] for k in known if card.get(k) is not None}
         self.add_model(name, family=family, config=meta.get("config"), source=source, **{**values, **facts})
 
+    def add_dataset(self, name: str, factory: str | Callable[..., Any], *, description: str = "") -> None:
+        """Register a named dataset. ``factory`` is a callable or ``"module:function"`` (imported when used).
+
+        It is called as ``factory(split, size, channels, **options)`` with
+        ``split`` one of ``"train"``, ``"test"``, ``"all"``; see :class:`DatasetEntry`.
+        """
+        _check_name("dataset", name)
+        if not callable(factory) and not (isinstance(factory, str) and ":" in factory):
+            raise ConfigError(f"dataset {name!r}: factory must be a callable or 'module:function', got {factory!r}")
+        self.datasets.append(DatasetEntry(name, factory, description, self.plugin))
+
     def commit(self) -> None:
-        self._registry._commit(self.families, self.models)
+        self._registry._commit(self.families, self.models, self.datasets)

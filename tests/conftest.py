@@ -20,7 +20,8 @@ def isolated_zoo(tmp_path_factory, monkeypatch):
     """Each test sees a freshly loaded zoo, its own Hub cache and no Hub/plugin env from outside."""
     home = tmp_path_factory.mktemp("hf_home")
     monkeypatch.setenv("HF_HOME", str(home))
-    for var in ("HF_HUB_CACHE", "HF_ENDPOINT", "HF_HUB_OFFLINE", "HF_TOKEN", "GENZOO_LOAD_PLUGINS"):
+    monkeypatch.setenv("TORCH_HOME", str(home / "torch"))  # URL weights land in torch's checkpoint cache
+    for var in ("HF_HUB_CACHE", "HF_ENDPOINT", "HF_HUB_OFFLINE", "HF_TOKEN", "GENZOO_LOAD_PLUGINS", "GENZOO_HUB_REVISION"):
         monkeypatch.delenv(var, raising=False)
     plugins.reset()
     yield

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-import torch.nn.functional as F
 from hubserver import HubServer
 from test_pix2pix import random_state, ref_resnet, resnet_layout
 
@@ -136,6 +135,30 @@ def test_unpaired_and_paired_folders(tmp_path):
         Image.new("RGB", (20, 20), (colour,) * 3).save(tmp_path / "two" / side / "same.png")
     a, b = PairedFolderDataset(tmp_path / "two", size=16, augment=False)[0]
     assert a.min() == 1 and b.max() == -1
+
+
+def test_genzoo_train_reads_an_unpaired_folder(tmp_path):
+    """`genzoo train cyclegan --data FOLDER` reads the reference's trainA/trainB (and testA/testB) layout."""
+    from PIL import Image
+
+    from genzoo.cli import main
+
+    for side, colour, n in (("trainA", 40, 4), ("trainB", 220, 3), ("testA", 40, 2), ("testB", 220, 2)):
+        (tmp_path / "h2z" / side).mkdir(parents=True)
+        for i in range(n):
+            Image.new("RGB", (20, 20), (colour, i * 30, 0)).save(tmp_path / "h2z" / side / f"{i}.jpg")
+    out = tmp_path / "run"
+    argv = [
+        "train", "cyclegan", "--data", str(tmp_path / "h2z"), "--steps", "2", "--batch-size", "2", "--set", "image_size=16",
+        "--set", "netG=resnet_1blocks", "--set", "ngf=2", "--set", "ndf=2", "--set", "netD=n_layers", "--set", "n_layers_D=2", "--device", "cpu", "-o", str(out), "--json",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    model = genzoo.load(out / "final")
+    assert {"test_cycle_l1_a", "test_cycle_l1_b"} <= set(model.card["metrics"])
+    assert model.card["dataset"] == "h2z"
+    empty = tmp_path / "no_layout"
+    empty.mkdir()
+    assert main(["train", "cyclegan", "--data", str(empty), "--steps", "1", "-o", str(tmp_path / "r2")]) == 1
 
 
 @pytest.fixture(scope="module")

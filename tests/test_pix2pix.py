@@ -15,8 +15,7 @@ from genzoo.errors import CheckpointError, ConfigError
 from genzoo.interfaces import check_component
 from genzoo_pix2pix.convert import convert_generator, drop_stale_norm_stats, infer_generator_config
 from genzoo_pix2pix.losses import linear_decay, reference_gan_loss
-from genzoo_pix2pix.model import Pix2PixModel
-from genzoo_pix2pix.networks import PatchDiscriminator, ResnetGenerator, UnetGenerator
+from genzoo_pix2pix.networks import PatchDiscriminator, PixelDiscriminator, ResnetGenerator, UnetGenerator
 
 
 @pytest.fixture(autouse=True)
@@ -171,6 +170,42 @@ def test_reference_parameter_counts_and_key_layouts():
     d_keys = {k.rsplit(".", 1)[0] for k in d.state_dict()}
     assert d_keys == {"model.0", "model.2", "model.3", "model.5", "model.6", "model.8", "model.9", "model.11"}
     assert d.state_dict()["model.0.weight"].shape == (64, 6, 4, 4)  # sees A and B concatenated
+
+
+def test_pixel_discriminator_has_the_reference_layout_and_forward():
+    """The reference's 1x1 PixelGAN: keys net.0, net.2, net.3 (norm), net.5; bias only with instance norm."""
+    d = PixelDiscriminator(input_nc=3, ndf=8, norm="batch", condition_nc=3).eval()
+    shapes = {k: tuple(v.shape) for k, v in d.state_dict().items()}
+    assert shapes == {
+        "net.0.weight": (8, 6, 1, 1), "net.0.bias": (8,), "net.2.weight": (16, 8, 1, 1),
+        "net.3.weight": (16,), "net.3.bias": (16,), "net.3.running_mean": (16,), "net.3.running_var": (16,),
+        "net.3.num_batches_tracked": (), "net.5.weight": (1, 16, 1, 1),
+    }  # fmt: skip
+    inst = PixelDiscriminator(input_nc=3, ndf=8, norm="instance")
+    assert {k for k in inst.state_dict()} == {"net.0.weight", "net.0.bias", "net.2.weight", "net.2.bias", "net.5.weight", "net.5.bias"}
+    sd = random_state({k: v for k, v in shapes.items()}, seed=1)
+    d.load_state_dict(sd)
+    a, b = torch.rand(2, 3, 9, 7) * 2 - 1, torch.rand(2, 3, 9, 7) * 2 - 1
+    h = F.leaky_relu(F.conv2d(torch.cat([a, b], 1), sd["net.0.weight"], sd["net.0.bias"]), 0.2)
+    h = F.conv2d(h, sd["net.2.weight"])
+    h = F.leaky_relu(F.batch_norm(h, sd["net.3.running_mean"], sd["net.3.running_var"], sd["net.3.weight"], sd["net.3.bias"]), 0.2)
+    expected = F.conv2d(h, sd["net.5.weight"])
+    out = d(b, a)
+    assert out.shape == (2, 1, 9, 7)  # one logit per pixel, any size
+    assert torch.allclose(out, expected, atol=1e-6)
+
+
+def test_pix2pix_trains_with_the_pixel_discriminator():
+    from genzoo.training import TrainConfig, train
+    from genzoo_pix2pix.data import DigitEdgesDataset
+
+    torch.manual_seed(0)
+    model = genzoo.create("pix2pix", input_nc=1, output_nc=1, image_size=32, netG="unet_32", ngf=4, netD="pixel", ndf=4)
+    assert isinstance(model.discriminator, PixelDiscriminator) and "1x1 PixelGAN" in model.describe()
+    result = train(model, DigitEdgesDataset("train", 32), TrainConfig(steps=3, batch_size=4, progress=False, device="cpu"))
+    assert set(result.losses) == {"d", "g_gan", "l1"} and all(math.isfinite(v) for v in result.losses.values())
+    with pytest.raises(ConfigError, match="unknown netD 'pixels'.*'pixel'"):
+        genzoo.create("pix2pix", netD="pixels")
 
 
 def test_patchgan_gives_30x30_logits_for_256_inputs():
@@ -388,6 +423,46 @@ def test_short_training_lowers_the_l1_on_digit_edges():
     result = train(model, data, TrainConfig(steps=25, batch_size=16, progress=False, device="cpu"), eval_dataset=test)
     assert result.metrics["test_l1"] < before * 0.95
     assert set(result.losses) == {"d", "g_gan", "l1"}
+
+
+def _aligned_folder(root, n=6, size=24):
+    """The reference's aligned format: each file is A (a dark square on white) | B (the same square, inverted)."""
+    for split, count in (("train", n), ("test", 2)):
+        (root / split).mkdir(parents=True)
+        for i in range(count):
+            a = Image.new("RGB", (size, size), (255, 255, 255))
+            a.paste((0, 0, 0), (i % 8 + 2, 4, i % 8 + 12, 14))
+            b = Image.eval(a, lambda v: 255 - v)
+            ab = Image.new("RGB", (2 * size, size))
+            ab.paste(a, (0, 0))
+            ab.paste(b, (size, 0))
+            ab.save(root / split / f"{i}.png")
+    return root
+
+
+def test_genzoo_train_reads_a_paired_folder_and_honours_direction(tmp_path):
+    """`genzoo train pix2pix --data FOLDER` reads A|B pairs (not an image folder with labels), with data options."""
+    from genzoo.cli import main
+    from genzoo.recipes import load_split
+
+    folder = _aligned_folder(tmp_path / "pairs")
+    model = genzoo.create("pix2pix", input_nc=3, output_nc=3, image_size=16, netG="unet_32", ngf=2, netD="pixel", ndf=2)
+    a, b = load_split(model, str(folder), "test")[0]
+    assert a.shape == b.shape == (3, 16, 16) and torch.allclose(a, -b, atol=0.05)  # B is A inverted
+    a2, b2 = load_split(model, str(folder), "test", {"direction": "BtoA"})[0]
+    assert torch.equal(a2, b) and torch.equal(b2, a)
+    out = tmp_path / "run"
+    argv = [
+        "train", "pix2pix", "--data", str(folder), "--data-option", "direction=BtoA", "--steps", "2", "--batch-size", "2",
+        "--set", "image_size=32", "--set", "netG=unet_32", "--set", "ngf=2", "--set", "netD=pixel", "--set", "ndf=2",
+        "--device", "cpu", "-o", str(out), "--json",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    trained = genzoo.load(out / "final")
+    assert trained.card["dataset"] == "pairs" and trained.card["tags"] == ["pairs"]  # the folder's name, not its path
+    assert "test_l1" in trained.card["metrics"]  # the test/ split was used for evaluation
+    with pytest.raises(genzoo.errors.DatasetError, match="direction must be"):
+        load_split(model, str(folder), "train", {"direction": "sideways"})
 
 
 def test_converted_generator_only_models_refuse_to_train(tmp_path):

@@ -165,3 +165,50 @@ def test_missing_bundled_weights_skip_the_model_not_the_family(make_plugin):
     with pytest.warns(GenzooPluginWarning, match="bundled weights of 'unbaked-tiny' are missing"):
         assert "unbaked" in genzoo.list_families()
     assert "unbaked-tiny" not in genzoo.list_models()
+
+
+SQUARES = '''
+    import torch
+    from genzoo import hookimpl
+
+    @hookimpl
+    def genzoo_register_datasets(registry):
+        registry.add_dataset("squares", "genzoo_squares:make", description="white squares on black")
+
+    def make(split, size, channels, *, side=2):
+        size = size or 8
+        x = -torch.ones(4 if split == "train" else 2, channels or 1, size, size)
+        x[:, :, :side, :side] = 1
+        return torch.utils.data.TensorDataset(x, torch.zeros(len(x), dtype=torch.long))
+'''
+
+
+def test_a_plugin_adds_a_named_dataset_that_training_finds(make_plugin, tmp_path, capsys):
+    from genzoo.cli import main
+    from genzoo.data import get_dataset
+
+    make_plugin("genzoo_squares", SQUARES, entry="squares")
+    train = get_dataset("squares", "train", size=6, channels=1, side=3)
+    x, _ = train[0]
+    assert len(train) == 4 and x.shape == (1, 6, 6) and x[0, :3, :3].min() == 1 and x[0, 3:].max() == -1
+    assert {i.name: i for i in plugins.plugin_infos()}["squares"].datasets == ["squares"]
+    assert main(["plugins"]) == 0 and "squares" in capsys.readouterr().out
+    with pytest.raises(genzoo.errors.DatasetNotFoundError, match="did you mean 'squares'"):
+        get_dataset("squarez")
+    with pytest.raises(genzoo.errors.DatasetError, match="takes no options"):
+        get_dataset("digits", side=3)
+    out = tmp_path / "run"
+    argv = [
+        "train", "autoencoder", "--data", "squares", "--data-option", "side=4", "--set", "image_size=8", "--set", "widths=[4]",
+        "--steps", "2", "--batch-size", "2", "--device", "cpu", "-o", str(out), "--json",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    assert genzoo.load(out / "final").card["dataset"] == "white squares on black"
+
+
+def test_two_plugins_registering_one_dataset_name_is_an_error_naming_both(make_plugin):
+    make_plugin("genzoo_squares", SQUARES, entry="squares")
+    make_plugin("genzoo_squares2", SQUARES.replace("genzoo_squares:make", "genzoo_squares2:make"), entry="squares2")
+    with pytest.warns(GenzooPluginWarning, match="dataset name 'squares' is registered by two plugins: 'squares' and 'squares2'"):
+        infos = {i.name: i for i in plugins.plugin_infos()}
+    assert infos["squares"].ok and not infos["squares2"].ok

@@ -60,7 +60,7 @@ def test_invalid_names_and_sources_are_refused():
         r.add_family("user/fam", model="a:B")
     with pytest.raises(ConfigError, match="module:Class"):
         r.add_family("fam", model="a.B")
-    with pytest.raises(ConfigError, match="HubSource or BundledSource"):
+    with pytest.raises(ConfigError, match="HubSource, BundledSource or UrlSource"):
         r.add_model("m", family="fam", source="user/repo")
 
 

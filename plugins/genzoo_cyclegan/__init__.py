@@ -4,8 +4,10 @@ The networks, the upstream converter, ``translate`` and the data sets are
 shared with Pix2Pix and live in ``genzoo_pix2pix``; this package adds the
 CycleGAN model (two generators, two discriminators, cycle and identity
 losses, the image pool) and its named models: the 18 generators the authors
-published, converted to genzoo folders in the Hub organisation
-``GENZOO_HUB_ORG`` (default ``genzoo``), and the bundled ``cyclegan-digits-bold``.
+published (converted genzoo folders in the Hub organisation ``GENZOO_HUB_ORG``,
+default ``genzoo``, once their commits are recorded in
+``genzoo_pix2pix.REVISIONS``; until then the authors' files, downloaded and
+converted on load), and the bundled ``cyclegan-digits-bold``.
 """
 
 from __future__ import annotations
@@ -58,19 +60,17 @@ def genzoo_register_families(registry):
 
 @hookimpl
 def genzoo_register_models(registry):
-    import genzoo
-    from genzoo_pix2pix import CYCLEGAN_URL, HUB_ORG, LICENSE, hub_revision
+    from genzoo_pix2pix import CYCLEGAN_URL, add_published_models
 
-    for name, facts in CYCLEGAN_MODELS.items():
-        registry.add_model(
-            f"cyclegan-{name}",
-            family="cyclegan",
-            config={"netG": "resnet_9blocks", "norm": "instance", "netD": "none", "bidirectional": False},
-            source=genzoo.HubSource(f"{HUB_ORG}/cyclegan-{name}", hub_revision(f"cyclegan-{name}")),
-            description=f"{facts['description']} (the authors' CycleGAN generator, converted from {CYCLEGAN_URL.format(name=name)})",
-            dataset=facts["dataset"],
-            license=LICENSE,
-            paper=PAPER,
-            tags=("image-to-image", "converted"),
-        )
+    reference = {"netG": "resnet_9blocks", "norm": "instance", "netD": "none", "bidirectional": False}
+    add_published_models(registry, "cyclegan", CYCLEGAN_MODELS, CYCLEGAN_URL, reference, PAPER)
     registry.add_bundled("cyclegan-digits-bold", family="cyclegan", package=__name__, path="weights/cyclegan-digits-bold", paper=PAPER)
+
+
+@hookimpl
+def genzoo_register_datasets(registry):
+    registry.add_dataset(
+        "digits-bold",
+        "genzoo_pix2pix.data:digits_bold",
+        description="scikit-learn digits (UCI optdigits) and bold digits (3x3 dilation), unpaired",
+    )

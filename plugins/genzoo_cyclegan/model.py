@@ -27,9 +27,10 @@ import torch.nn.functional as F
 
 from genzoo.errors import ConfigError
 from genzoo.metrics import psnr
-from genzoo_pix2pix import data as _data  # noqa: F401 - registers the digits-bold data set for `genzoo train`
-from genzoo_pix2pix.losses import GAN_MODES, linear_decay_scheduler, reference_gan_loss
-from genzoo_pix2pix.networks import build_discriminator, build_generator, check_norm, parse_generator
+from genzoo_pix2pix.config import ReferenceNetsConfig
+from genzoo_pix2pix.data import UnpairedFolderDataset
+from genzoo_pix2pix.losses import reference_gan_loss
+from genzoo_pix2pix.networks import build_discriminator, build_generator
 from genzoo_pix2pix.translation import TranslationModel
 
 from .pool import ImagePool
@@ -38,39 +39,19 @@ PAPER = "https://arxiv.org/abs/1703.10593"
 
 
 @dataclass
-class CycleGANConfig:
-    input_nc: int = 3
-    output_nc: int = 3
-    image_size: int = 256
-    netG: str = "resnet_9blocks"
-    ngf: int = 64
-    norm: str = "instance"
-    dropout: bool = False
-    #: basic (3 layers), n_layers, or none (no discriminators: inference only).
-    netD: str = "basic"
-    ndf: int = 64
-    n_layers_D: int = 3
-    init_gain: float = 0.02
+class CycleGANConfig(ReferenceNetsConfig):
+    """The reference's CycleGAN defaults (the shared ones: ResNet-9, instance norm, LSGAN) plus its loss weights."""
+
     #: False: one generator (A -> B) only, as in the authors' published files.
     bidirectional: bool = True
-    #: lsgan or vanilla.
-    gan_mode: str = "lsgan"
     lambda_a: float = 10.0
     lambda_b: float = 10.0
     #: Identity loss weight, relative to the cycle weights (0 turns it off).
     lambda_identity: float = 0.5
     pool_size: int = 50
-    lr: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    #: Fraction of the steps at a constant learning rate before the linear decay to zero.
-    decay_start: float = 0.5
 
     def __post_init__(self):
-        parse_generator(self.netG)
-        check_norm(self.norm)
-        if self.gan_mode not in GAN_MODES:
-            raise ValueError(f"gan_mode must be one of {GAN_MODES}, got {self.gan_mode!r}")
+        super().__post_init__()
         if self.netD != "none" and not self.bidirectional:
             raise ValueError("training discriminators needs both generators: set bidirectional=True or netD='none'")
 
@@ -117,6 +98,11 @@ class CycleGANModel(TranslationModel):
         raise ConfigError(f"direction must be 'a2b' or 'b2a', got {direction!r}")
 
     # -- training (the contract of genzoo.training) ------------------------------
+    def folder_dataset(self, root, split: str, **options) -> UnpairedFolderDataset:
+        """The reference's unpaired layout, ``trainA/`` and ``trainB/`` (``testA/``, ``testB/``); options: ``load_size``, ``augment``."""
+        c = self.config
+        return UnpairedFolderDataset(root, split, c.image_size, input_nc=c.input_nc, output_nc=c.output_nc, **options)
+
     def configure_optimizers(self, cfg=None) -> dict[str, torch.optim.Optimizer]:
         if "d_a" not in self._modules:
             raise ConfigError(
@@ -128,11 +114,6 @@ class CycleGANModel(TranslationModel):
         g_params = [*self.g_ab.parameters(), *self.g_ba.parameters()]
         d_params = [*self.d_a.parameters(), *self.d_b.parameters()]
         return {"g": torch.optim.Adam(g_params, lr=c.lr, betas=betas), "d": torch.optim.Adam(d_params, lr=c.lr, betas=betas)}
-
-    def configure_schedulers(self, optimizers, cfg):
-        if cfg.steps is None:
-            return {}
-        return {name: linear_decay_scheduler(opt, cfg.steps, self.config.decay_start) for name, opt in optimizers.items()}
 
     def generator_losses(self, a: torch.Tensor, b: torch.Tensor) -> dict[str, torch.Tensor]:
         """Every generator term for a batch (weighted as in the reference), plus the fakes for the D step."""
@@ -196,16 +177,11 @@ class CycleGANModel(TranslationModel):
     @classmethod
     def from_layout(cls, path, layout=None, config=None):
         """Read an authors' CycleGAN generator file (one direction; see :mod:`genzoo_pix2pix.convert`)."""
-        from genzoo.convert import Converted
-        from genzoo_pix2pix.convert import convert_generator, provenance, read_state_dict
+        from genzoo_pix2pix.convert import read_generator_file
 
         from . import CYCLEGAN_MODELS
 
-        config = dict(config or {})
-        gen_keys = ("netG", "ngf", "input_nc", "output_nc", "norm", "dropout")
-        cfg, tensors, _ = convert_generator(
-            read_state_dict(path), {k: config[k] for k in gen_keys if k in config}, config.get("image_size", 256)
-        )
-        full = {"netD": "none", "bidirectional": False, **cfg, **config}
-        card = {**provenance(path, "cyclegan", CYCLEGAN_MODELS), "paper": PAPER}
-        return Converted(full, {f"g_ab.{k}": v for k, v in tensors.items()}, layout or "reference", card=card)
+        return read_generator_file(
+            path, config, family="cyclegan", known=CYCLEGAN_MODELS, paper=PAPER, component="g_ab",
+            fixed={"netD": "none", "bidirectional": False}, layout=layout,
+        )  # fmt: skip

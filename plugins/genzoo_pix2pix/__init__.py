@@ -6,10 +6,12 @@ translation API (``translation.py``), the paired/unpaired data sets
 (``data.py``) and the reference's loss weighting (``losses.py``); the
 ``genzoo_cyclegan`` plugin imports them from here.
 
-Named models: the five generators the authors published, converted to
-genzoo folders and hosted in the Hub organisation :data:`HUB_ORG`
-(``GENZOO_HUB_ORG``, default ``genzoo``), and ``pix2pix-digits-edges``,
-bundled (trained by ``genzoo train`` on scikit-learn's digits).
+Named models: the five generators the authors published -- converted
+genzoo folders in the Hub organisation :data:`HUB_ORG` (``GENZOO_HUB_ORG``,
+default ``genzoo``) once their commits are in :data:`REVISIONS`, until then
+the authors' files, downloaded and converted on load -- and
+``pix2pix-digits-edges``, bundled (trained by ``genzoo train`` on
+scikit-learn's digits).
 """
 
 from __future__ import annotations
@@ -29,17 +31,39 @@ LICENSE = "bsd"
 #: The Hub organisation holding the converted upstream models; set GENZOO_HUB_ORG to use a mirror.
 HUB_ORG = os.environ.get("GENZOO_HUB_ORG", "genzoo")
 
-#: The commit each converted model is pinned to. The repos are not published yet:
-#: every entry holds this placeholder until the converted folders are pushed and
-#: their commits recorded here. Loading a name whose revision is the placeholder
-#: fails with the Hub's "revision not found" (GENZOO_HUB_REVISION=main follows a
-#: branch instead, for a mirror of your own).
-PLACEHOLDER_REVISION = "0" * 40
+#: The commit each converted model is pinned to in :data:`HUB_ORG`, by model name.
+#: Empty until the converted folders are pushed (``genzoo convert`` + ``genzoo push``)
+#: and their commits recorded here. Until then a name loads from the authors'
+#: server instead (:func:`upstream_source`). GENZOO_HUB_REVISION=main makes every
+#: name follow a branch of HUB_ORG, for a mirror of your own.
 REVISIONS: dict[str, str] = {}
 
 
-def hub_revision(name: str) -> str:
-    return os.environ.get("GENZOO_HUB_REVISION") or REVISIONS.get(name, PLACEHOLDER_REVISION)
+def upstream_source(model_name: str, url: str):
+    """Where a converted upstream model's weights are: its pinned Hub repo, else the authors' file (converted on load)."""
+    import genzoo
+
+    revision = os.environ.get("GENZOO_HUB_REVISION") or REVISIONS.get(model_name)
+    if revision:
+        return genzoo.HubSource(f"{HUB_ORG}/{model_name}", revision)
+    return genzoo.UrlSource(url, layout="reference")
+
+
+def add_published_models(registry, family: str, models: dict, url_template: str, config: dict, paper: str) -> None:
+    """Register the authors' published generators of ``family`` as ``<family>-<name>`` (both families do this)."""
+    for name, facts in models.items():
+        url = url_template.format(name=name)
+        registry.add_model(
+            f"{family}-{name}",
+            family=family,
+            config=config,
+            source=upstream_source(f"{family}-{name}", url),
+            description=f"{facts['description']} (the authors' generator, converted from {url})",
+            dataset=facts["dataset"],
+            license=LICENSE,
+            paper=paper,
+            tags=("image-to-image", "converted"),
+        )
 
 
 #: The authors' published Pix2Pix generators: upstream file name -> card facts.
@@ -65,18 +89,15 @@ def genzoo_register_families(registry):
 
 @hookimpl
 def genzoo_register_models(registry):
-    import genzoo
-
-    for name, facts in PIX2PIX_MODELS.items():
-        registry.add_model(
-            f"pix2pix-{name}",
-            family="pix2pix",
-            config={"netG": "unet_256", "norm": "batch", "netD": "none"},
-            source=genzoo.HubSource(f"{HUB_ORG}/pix2pix-{name}", hub_revision(f"pix2pix-{name}")),
-            description=f"{facts['description']} (the authors' Pix2Pix generator, converted from {PIX2PIX_URL.format(name=name)})",
-            dataset=facts["dataset"],
-            license=LICENSE,
-            paper=PAPER,
-            tags=("image-to-image", "converted"),
-        )
+    reference = {"netG": "unet_256", "norm": "batch", "dropout": True, "netD": "none"}
+    add_published_models(registry, "pix2pix", PIX2PIX_MODELS, PIX2PIX_URL, reference, PAPER)
     registry.add_bundled("pix2pix-digits-edges", family="pix2pix", package=__name__, path="weights/pix2pix-digits-edges", paper=PAPER)
+
+
+@hookimpl
+def genzoo_register_datasets(registry):
+    registry.add_dataset(
+        "digits-edges",
+        "genzoo_pix2pix.data:digits_edges",
+        description="scikit-learn digits (UCI optdigits) paired with their edge maps",
+    )

@@ -188,7 +188,7 @@ def convert_generator(
 def provenance(path: str | os.PathLike, family: str, known: Mapping[str, Any]) -> dict[str, Any]:
     """Card facts for a converted file: the upstream URL when the file is a known published model."""
     p = Path(path)
-    stems = [p.stem, p.name.removesuffix("_pretrained")]
+    stems = [p.stem, p.stem.removeprefix(f"{family}-"), p.name.removesuffix("_pretrained")]  # a URL download is NAME.pth
     if p.is_file() or p.suffix == ".pth":
         stems += [p.parent.name.removesuffix("_pretrained")]
     name = next((s for s in stems if s in known), None)
@@ -201,3 +201,33 @@ def provenance(path: str | os.PathLike, family: str, known: Mapping[str, Any]) -
     else:
         facts["source"] = f"a {family} checkpoint of {CODE_URL}"
     return facts
+
+
+#: The config fields of a generator that a file's keys and shapes decide (``config`` may state them).
+GENERATOR_FIELDS = ("netG", "ngf", "input_nc", "output_nc", "norm", "dropout")
+
+
+def read_generator_file(
+    path: str | os.PathLike,
+    config: Mapping[str, Any] | None,
+    *,
+    family: str,
+    known: Mapping[str, Any],
+    paper: str,
+    component: str,
+    fixed: Mapping[str, Any],
+    layout: str | None = None,
+):
+    """A ``genzoo.convert.Converted`` for an authors' generator file: what both families' ``from_layout`` return.
+
+    ``config`` overrides what the file's keys say; ``fixed`` are the config
+    fields of a generator-only model (no discriminator); ``component`` is
+    the attribute the generator lives under (``generator``, ``g_ab``).
+    """
+    from genzoo.convert import Converted
+
+    config = dict(config or {})
+    stated = {k: config[k] for k in GENERATOR_FIELDS if k in config}
+    cfg, tensors, _ = convert_generator(read_state_dict(path), stated, config.get("image_size", 256))
+    card = {**provenance(path, family, known), "paper": paper}
+    return Converted({**fixed, **cfg, **config}, {f"{component}.{k}": v for k, v in tensors.items()}, layout or "reference", card=card)

@@ -26,9 +26,10 @@ Digits (ship with scikit-learn, so the bundled models train offline):
   digits with strokes thickened by a 3x3 dilation, unpaired in training
   (A and B come from disjoint halves of the training digits).
 
-Both are registered in :data:`genzoo.data.DATASETS` when this module is
-imported (which creating a pix2pix or cyclegan model does), so
-``genzoo train pix2pix --data digits-edges`` finds them.
+The plugins register them by name (``digits-edges`` by ``genzoo_pix2pix``,
+``digits-bold`` by ``genzoo_cyclegan``, through the
+``genzoo_register_datasets`` hook), so ``genzoo train pix2pix --data
+digits-edges`` and :func:`genzoo.data.get_dataset` find them.
 """
 
 from __future__ import annotations
@@ -257,15 +258,10 @@ class DigitStylesDataset(Dataset):
         return self.a[i], self.b[j]
 
 
-def _register() -> None:
-    gdata.DATASETS.setdefault("digits-edges", lambda split, size, channels: DigitEdgesDataset(split, size or 32))
-    gdata.DATASETS.setdefault("digits-bold", lambda split, size, channels: DigitStylesDataset(split, size or 16))
+# -- factories the plugins register (``genzoo_register_datasets``) ------------------------
+def digits_edges(split: str, size: int | None = None, channels: int | None = None) -> DigitEdgesDataset:
+    return DigitEdgesDataset(split, size or 32)
 
 
-_register()
-
-#: Card facts for the digits pairs (what `genzoo train` records as the dataset).
-DATASET_FACTS = {
-    "digits-edges": "scikit-learn digits (UCI optdigits) paired with their edge maps",
-    "digits-bold": "scikit-learn digits (UCI optdigits) and bold digits (3x3 dilation), unpaired",
-}
+def digits_bold(split: str, size: int | None = None, channels: int | None = None) -> DigitStylesDataset:
+    return DigitStylesDataset(split, size or 16)

@@ -22,46 +22,24 @@ import torch.nn.functional as F
 from genzoo.errors import ConfigError
 from genzoo.metrics import psnr
 
-from . import data as _data  # noqa: F401 - registers the digits-edges data set for `genzoo train`
-from .losses import GAN_MODES, linear_decay_scheduler, reference_gan_loss
-from .networks import build_discriminator, build_generator, check_norm, parse_generator
+from .config import ReferenceNetsConfig
+from .data import PairedFolderDataset
+from .losses import reference_gan_loss
+from .networks import build_discriminator, build_generator
 from .translation import TranslationModel
 
 PAPER = "https://arxiv.org/abs/1611.07004"
 
 
 @dataclass
-class Pix2PixConfig:
-    input_nc: int = 3
-    output_nc: int = 3
-    #: The side images are trained on and (by default) translated at.
-    image_size: int = 256
-    #: resnet_9blocks, resnet_6blocks, resnet_<n>blocks, unet_256, unet_128, unet_<2^k>.
+class Pix2PixConfig(ReferenceNetsConfig):
+    """The reference's Pix2Pix defaults (``unet_256``, batch norm, dropout, vanilla GAN loss, L1 x 100)."""
+
     netG: str = "unet_256"
-    ngf: int = 64
-    #: batch, instance or none.
     norm: str = "batch"
-    #: Dropout 0.5 in the generator (U-Net: the innermost levels; ResNet: every block).
     dropout: bool = True
-    #: basic (3 layers), n_layers, or none (no discriminator: inference only).
-    netD: str = "basic"
-    ndf: int = 64
-    n_layers_D: int = 3
-    init_gain: float = 0.02
-    #: vanilla (BCE with logits) or lsgan.
     gan_mode: str = "vanilla"
     lambda_l1: float = 100.0
-    lr: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    #: Fraction of the steps at a constant learning rate before the linear decay to zero.
-    decay_start: float = 0.5
-
-    def __post_init__(self):
-        parse_generator(self.netG)
-        check_norm(self.norm)
-        if self.gan_mode not in GAN_MODES:
-            raise ValueError(f"gan_mode must be one of {GAN_MODES}, got {self.gan_mode!r}")
 
 
 class Pix2PixModel(TranslationModel):
@@ -81,7 +59,7 @@ class Pix2PixModel(TranslationModel):
 
     def describe(self) -> str:
         c = self.config
-        d = "" if c.netD == "none" else f" and a {3 if c.netD == 'basic' else c.n_layers_D}-layer PatchGAN"
+        d = {"none": "", "pixel": " and a 1x1 PixelGAN"}.get(c.netD, f" and a {3 if c.netD == 'basic' else c.n_layers_D}-layer PatchGAN")
         return f"Pix2Pix with a {c.netG} generator (ngf {c.ngf}, {c.norm} norm){d}"
 
     def generator_for(self, direction: str = "a2b"):
@@ -90,6 +68,11 @@ class Pix2PixModel(TranslationModel):
         return self.generator
 
     # -- training (the contract of genzoo.training) ------------------------------
+    def folder_dataset(self, root, split: str, **options) -> PairedFolderDataset:
+        """A paired folder (A|B side by side, or ``A/`` and ``B/``); options: ``direction``, ``load_size``, ``augment``."""
+        c = self.config
+        return PairedFolderDataset(root, split, c.image_size, input_nc=c.input_nc, output_nc=c.output_nc, **options)
+
     def _require_discriminator(self) -> None:
         if "discriminator" not in self._modules:
             raise ConfigError(
@@ -105,12 +88,6 @@ class Pix2PixModel(TranslationModel):
             "g": torch.optim.Adam(self.generator.parameters(), lr=c.lr, betas=betas),
             "d": torch.optim.Adam(self.discriminator.parameters(), lr=c.lr, betas=betas),
         }
-
-    def configure_schedulers(self, optimizers, cfg):
-        total = cfg.steps if cfg.steps is not None else None
-        if total is None:
-            return {}
-        return {name: linear_decay_scheduler(opt, total, self.config.decay_start) for name, opt in optimizers.items()}
 
     def losses(self, a: torch.Tensor, b: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
         """The generator's terms for a batch: adversarial (D fooled on (A, G(A))) and L1 to the true B."""
@@ -144,16 +121,10 @@ class Pix2PixModel(TranslationModel):
     @classmethod
     def from_layout(cls, path, layout=None, config=None):
         """Read an authors' Pix2Pix generator file (``latest_net_G.pth``; see :mod:`genzoo_pix2pix.convert`)."""
-        from genzoo.convert import Converted
-
         from . import PIX2PIX_MODELS
-        from .convert import convert_generator, provenance, read_state_dict
+        from .convert import read_generator_file
 
-        config = dict(config or {})
-        gen_keys = ("netG", "ngf", "input_nc", "output_nc", "norm", "dropout")
-        cfg, tensors, _ = convert_generator(
-            read_state_dict(path), {k: config[k] for k in gen_keys if k in config}, config.get("image_size", 256)
-        )
-        full = {"netD": "none", **cfg, **config}
-        card = {**provenance(path, "pix2pix", PIX2PIX_MODELS), "paper": PAPER}
-        return Converted(full, {f"generator.{k}": v for k, v in tensors.items()}, layout or "reference", card=card)
+        return read_generator_file(
+            path, config, family="pix2pix", known=PIX2PIX_MODELS, paper=PAPER, component="generator",
+            fixed={"netD": "none"}, layout=layout,
+        )  # fmt: skip

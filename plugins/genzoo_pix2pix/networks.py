@@ -16,6 +16,8 @@ this module.
   ``unet_<2^k>``: k): nested skip blocks, concatenation skips, tanh.
 - :class:`PatchDiscriminator` (``basic`` = 3 layers, or ``n_layers``): a
   map of logits, one per overlapping patch (30x30 for 256x256 with 3 layers).
+- :class:`PixelDiscriminator` (``pixel``): the reference's 1x1 "PixelGAN",
+  one logit per pixel judged from that pixel's colour alone.
 
 Norms follow the reference's ``get_norm_layer``: ``batch`` (affine, running
 statistics), ``instance`` (no affine, no running statistics) or ``none``.
@@ -234,7 +236,21 @@ class UnetGenerator(Generator):
         return self.model(x)
 
 
-class PatchDiscriminator(Discriminator):
+class _ReferenceDiscriminator(Discriminator):
+    """What the reference's discriminators share: their shapes, and judging ``cat(A, B)`` when conditioned (Pix2Pix)."""
+
+    def __init__(self, input_nc: int, norm: str, image_size: int, condition_nc: int):
+        super().__init__()
+        check_norm(norm)
+        self.input_shape = (input_nc, image_size, image_size)
+        self.condition_shape = (condition_nc, image_size, image_size) if condition_nc else None
+
+    @staticmethod
+    def _judge(body: nn.Module, images: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
+        return body(images if cond is None else torch.cat([cond, images], 1))  # the reference's cat(real_A, B)
+
+
+class PatchDiscriminator(_ReferenceDiscriminator):
     """The reference PatchGAN (``NLayerDiscriminator``): one logit per overlapping patch.
 
     ``n_layers=3`` (``netD="basic"``) sees 70x70 patches and gives a 30x30 map
@@ -253,13 +269,10 @@ class PatchDiscriminator(Discriminator):
         condition_nc: int = 0,
         init_gain: float = 0.02,
     ):
-        super().__init__()
-        check_norm(norm)
+        super().__init__(input_nc, norm, image_size, condition_nc)
         if n_layers < 1:
             raise ConfigError(f"n_layers_D must be >= 1, got {n_layers}")
         bias = norm == "instance"
-        self.input_shape = (input_nc, image_size, image_size)
-        self.condition_shape = (condition_nc, image_size, image_size) if condition_nc else None
         layers: list[nn.Module] = [nn.Conv2d(input_nc + condition_nc, ndf, 4, stride=2, padding=1), nn.LeakyReLU(0.2, True)]
         mult = 1
         for n in range(1, n_layers):
@@ -276,8 +289,40 @@ class PatchDiscriminator(Discriminator):
         init_weights(self, init_gain)
 
     def forward(self, images: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
-        x = images if cond is None else torch.cat([cond, images], 1)  # the reference's cat(real_A, B)
-        return self.model(x)
+        return self._judge(self.model, images, cond)
+
+
+class PixelDiscriminator(_ReferenceDiscriminator):
+    """The reference's 1x1 PatchGAN (``netD="pixel"``): a logit per pixel from 1x1 convolutions.
+
+    It sees no spatial context, so it can only push colours towards the real
+    distribution (the paper's "PixelGAN", which improves colourfulness but not
+    sharpness). The layers sit at the reference's indices under ``net``
+    (``net.0``, ``net.2``, ``net.3`` norm, ``net.5``); unlike the PatchGAN, the
+    reference leaves the bias off the last convolution too unless the norm is
+    ``instance``.
+    """
+
+    def __init__(
+        self,
+        input_nc: int = 3,
+        ndf: int = 64,
+        norm: str = "batch",
+        image_size: int = 256,
+        condition_nc: int = 0,
+        init_gain: float = 0.02,
+    ):
+        super().__init__(input_nc, norm, image_size, condition_nc)
+        bias = norm == "instance"
+        self.net = nn.Sequential(
+            nn.Conv2d(input_nc + condition_nc, ndf, 1), nn.LeakyReLU(0.2, True),
+            nn.Conv2d(ndf, ndf * 2, 1, bias=bias), norm_layer(norm, ndf * 2), nn.LeakyReLU(0.2, True),
+            nn.Conv2d(ndf * 2, 1, 1, bias=bias),
+        )  # fmt: skip
+        init_weights(self, init_gain)
+
+    def forward(self, images: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        return self._judge(self.net, images, cond)
 
 
 def build_generator(
@@ -289,12 +334,22 @@ def build_generator(
     return UnetGenerator(input_nc, output_nc, ngf, n, norm, dropout, image_size, init_gain)
 
 
+#: The discriminator kinds of the reference, plus ``none`` (no discriminator: inference only).
+DISCRIMINATORS = ("basic", "n_layers", "pixel", "none")
+
+
+def check_discriminator(netD: str) -> str:
+    if netD not in DISCRIMINATORS:
+        raise ConfigError(f"unknown netD {netD!r}; use one of {', '.join(map(repr, DISCRIMINATORS))}")
+    return netD
+
+
 def build_discriminator(
     netD: str, input_nc: int, ndf: int, n_layers_D: int, norm: str, image_size: int, condition_nc: int = 0, init_gain: float = 0.02
-) -> PatchDiscriminator | None:
-    """``"basic"`` (3 layers), ``"n_layers"`` (``n_layers_D``), or ``"none"`` (no discriminator: inference only)."""
-    if netD == "none":
+) -> PatchDiscriminator | PixelDiscriminator | None:
+    """``"basic"`` (3 layers), ``"n_layers"`` (``n_layers_D``), ``"pixel"`` (1x1), or ``"none"`` (inference only)."""
+    if check_discriminator(netD) == "none":
         return None
-    if netD not in ("basic", "n_layers"):
-        raise ConfigError(f"unknown netD {netD!r}; use 'basic', 'n_layers' or 'none' (inference only)")
+    if netD == "pixel":
+        return PixelDiscriminator(input_nc, ndf, norm, image_size, condition_nc, init_gain)
     return PatchDiscriminator(input_nc, ndf, 3 if netD == "basic" else n_layers_D, norm, image_size, condition_nc, init_gain)

@@ -62,7 +62,8 @@ def reference_train_mode(module: torch.nn.Module, seed: int | None = None):
 
 
 class TranslationModel(GenzooModel):
-    """Base of the image-to-image families: ``translate`` and the ``translate`` task of ``genzoo run``."""
+    """Base of the image-to-image families: ``translate``, the ``translate`` task of ``genzoo run``,
+    and the reference's learning-rate schedule, which both families train with."""
 
     pipeline_tag = "image-to-image"
     tasks = {"translate": "run_translate"}
@@ -70,6 +71,14 @@ class TranslationModel(GenzooModel):
 
     def generator_for(self, direction: str = "a2b") -> torch.nn.Module:  # pragma: no cover - families override
         raise NotImplementedError
+
+    def configure_schedulers(self, optimizers, cfg):
+        """Every optimiser at a constant rate for ``decay_start`` of the steps, then linearly down (the reference's ``linear``)."""
+        from .losses import linear_decay_scheduler
+
+        if cfg.steps is None:
+            return {}
+        return {name: linear_decay_scheduler(opt, cfg.steps, self.config.decay_start) for name, opt in optimizers.items()}
 
     @torch.no_grad()
     def translate(
@@ -128,18 +137,17 @@ class TranslationModel(GenzooModel):
     # -- genzoo run ---------------------------------------------------------------
     def demo_inputs(self, n: int, seed: int, direction: str = "a2b") -> torch.Tensor:
         """``n`` held-out inputs of the data set the model was trained on (a registered name on its card)."""
-        from genzoo.data import DATASETS
+        from genzoo.data import get_dataset
+        from genzoo.plugins import get_registry
 
-        from . import data as _data  # noqa: F401 - registers the digits pairs
-
-        names = [t for t in (self.card.get("tags") or []) if t in DATASETS] + [self.card.get("dataset")]
-        name = next((t for t in names if t in DATASETS and t != "digits"), None)
+        known = get_registry().datasets  # pairs made by a plugin, e.g. digits-edges
+        name = next((t for t in [*(self.card.get("tags") or []), self.card.get("dataset")] if t in known), None)
         if name is None:
             raise ConfigError(
                 "this model has no built-in test data to show; pass images with --input "
                 "(or a folder: genzoo run NAME FOLDER -o OUT_DIR)"
             )
-        test = DATASETS[name]("test", self.config.image_size, None)
+        test = get_dataset(name, "test", self.config.image_size)
         g = torch.Generator().manual_seed(seed)
         idx = torch.randperm(len(test), generator=g)[:n]
         side = 0 if direction == "a2b" else 1
