@@ -29,7 +29,7 @@ from safetensors.torch import load_file, save_file
 
 from .card import render_card
 from .errors import CheckpointError, FormatVersionError, MissingComponentError
-from .model import GenzooModel
+from .model import GenzooModel, meta_device
 from .version import __version__
 
 FORMAT = "genzoo"
@@ -182,7 +182,7 @@ def load_folder(
     """Build ``model_class`` on the meta device and load the chosen components."""
     folder = Path(folder)
     config = model_class.make_config(meta["config"])
-    with torch.device("meta"):
+    with meta_device():
         model = model_class(config)
     tensors: dict[str, torch.Tensor] = {}
     sizes = meta.get("sizes", {})

@@ -36,7 +36,7 @@ import torch
 
 from .checkpoint import load_state_into
 from .errors import CheckpointError, ConfigError, DownloadError, MissingComponentError, OfflineError
-from .model import GenzooModel
+from .model import GenzooModel, meta_device
 from .registry import UrlSource
 
 
@@ -134,7 +134,7 @@ def build(
 ) -> GenzooModel:
     """Build ``model_class`` on the meta device and load the converted tensors (to ``device``, ``dtype``)."""
     config = model_class.make_config(dict(converted.config))
-    with torch.device("meta"):
+    with meta_device():
         model = model_class(config)
     groups = list(model.groups())
     if components is None:

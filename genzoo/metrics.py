@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import CheckpointError, MetricError, ShapeError
+from .model import meta_device
 
 __all__ = [
     "MetricError",
@@ -128,7 +129,7 @@ def load_digits_classifier(device: torch.device | str | None = None) -> DigitsCl
             f"{CLASSIFIER_FILE} is corrupt ({exc}); reinstall genzoo or rebuild it with "
             "python scripts/train_digits_classifier.py"
         ) from exc
-    with torch.device("meta"):
+    with meta_device():
         model = DigitsClassifier()
     try:
         model.load_state_dict(state, strict=True, assign=True)

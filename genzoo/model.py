@@ -9,6 +9,7 @@ what it needs. A group the model was loaded without is replaced by a
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 from pathlib import Path
@@ -16,9 +17,47 @@ from typing import Any, ClassVar, Mapping
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 from torch.utils.data import Dataset
 
 from .errors import ConfigError, MissingComponentError
+
+
+class _SkipMetaFills(TorchFunctionMode):
+    """Skips in-place value fills on meta tensors: they have no values, so the fill is a no-op anyway.
+
+    Weight init (``nn.init.normal_``, timm's ``trunc_normal_``...) on meta tensors
+    is not free: in PyTorch 2.14 the first ``normal_`` on a meta tensor imports
+    ``torch._dynamo`` (about 2.5 s), and every call goes through a Python
+    decomposition (about 2 ms). Shape-changing or flag-changing in-place
+    methods (``resize_``, ``requires_grad_``) are not in the list and run as usual.
+    """
+
+    FILLS = frozenset({
+        "normal_", "uniform_", "trunc_normal_", "log_normal_", "exponential_", "cauchy_", "geometric_", "random_",
+        "bernoulli_", "erfinv_", "fill_", "zero_", "copy_", "clamp_", "clamp_min_", "clamp_max_", "mul_", "add_",
+        "sub_", "div_", "addcmul_", "addcdiv_", "sqrt_", "exp_", "log_", "neg_", "abs_", "orthogonal_",
+    })  # fmt: skip
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if getattr(func, "__name__", None) in self.FILLS:
+            target = args[0] if args else kwargs.get("tensor")  # nn.init passes its tensor by keyword
+            if isinstance(target, torch.Tensor) and target.is_meta:
+                return target
+        return func(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def meta_device():
+    """Build modules on the meta device without running their weight init.
+
+    genzoo builds every model it loads this way and then assigns the real
+    tensors (``load_state_dict(assign=True)``), so init would be thrown away.
+    The skipping is a torch function mode, so it is local to this thread and block.
+    """
+    with torch.device("meta"), _SkipMetaFills():
+        yield
 
 
 class MissingComponent(nn.Module):

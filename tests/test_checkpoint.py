@@ -2,6 +2,8 @@
 
 import json
 import pickle
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -212,3 +214,38 @@ def test_inference_components_fall_back_to_what_the_checkpoint_has():
     meta = {"family": "gan", "components": {"generator": "g.safetensors", "discriminator": "d.safetensors"}}
     assert select_components(meta, "inference", ("generator_ema", "generator")) == ["generator"]
     assert select_components(meta, "inference", ("generator_ema",)) == ["generator", "discriminator"]
+
+
+def test_meta_builds_skip_weight_init_but_keep_everything_else():
+    """Init on meta tensors is wasted work (and in torch 2.14 its first normal_ imports torch._dynamo)."""
+    from genzoo.model import _SkipMetaFills, meta_device
+
+    calls = []
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = torch.nn.Linear(4, 3)
+            self.b = torch.nn.Linear(3, 2)
+            torch.nn.init.normal_(self.a.weight, 0.0, 0.02)
+            self.b.weight.data.uniform_(-1, 1)
+            self.b.requires_grad_(False)  # not a fill: it must still happen
+            calls.append(self.a.weight.device.type)
+
+    with meta_device():
+        net = Net()
+    assert calls == ["meta"] and net.a.weight.is_meta and not net.b.weight.requires_grad
+    plain = Net()  # outside the block, init runs as usual
+    assert 0 < plain.a.weight.std() < 0.05 and not plain.a.weight.is_meta
+    fill = torch.zeros(3)
+    with _SkipMetaFills():
+        fill.fill_(2.0)  # a real tensor is filled even inside the mode
+    assert fill.tolist() == [2.0, 2.0, 2.0]
+
+
+def test_loading_a_bundled_model_does_not_import_dynamo():
+    """A cold `genzoo.load` stays fast: no torch._dynamo import from init on the meta device."""
+    code = "import sys, genzoo; genzoo.load('dcgan-digits'); genzoo.load('pix2pix-digits-edges'); print('torch._dynamo' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "False"

@@ -29,6 +29,7 @@ from typing import Any, Mapping
 import torch
 
 from genzoo.errors import CheckpointError, ConfigError
+from genzoo.model import meta_device
 
 from . import CODE_URL, CYCLEGAN_URL, LICENSE, PIX2PIX_URL
 from .networks import build_generator
@@ -155,7 +156,7 @@ def convert_generator(
     clean, dropped = drop_stale_norm_stats(state)
     cfg = {"dropout": True, **infer_generator_config(clean), **dict(overrides or {})}
     try:
-        with torch.device("meta"):
+        with meta_device():
             net = build_generator(
                 cfg["netG"], cfg["input_nc"], cfg["output_nc"], cfg["ngf"], cfg["norm"], cfg["dropout"], image_size
             )
