@@ -52,7 +52,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         what = f" matching {args.pattern!r}" if args.pattern else ""
         print(f"no models{what}. Families: {', '.join(registry.list_families()) or 'none'}")
         return 0
-    rows = [[e.name, e.family, str(e.source or "-"), _short(e.description)] for e in entries]
+    rows = [[e.name, e.family, e.source.label() if e.source else "-", _short(e.description)] for e in entries]
     print(_table(rows, ["name", "family", "weights", "description"]))
     return 0
 

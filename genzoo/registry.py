@@ -60,6 +60,10 @@ class HubSource:
     def __str__(self) -> str:
         return f"hf://{self.repo_id}@{self.revision}" + (f" ({self.layout} layout)" if self.layout else "")
 
+    def label(self) -> str:
+        """A short form for tables (`genzoo list`): the commit cut to 8 characters."""
+        return f"hf://{self.repo_id}@{self.revision[:8]}" + (f" ({self.layout})" if self.layout else "")
+
 
 @dataclass(frozen=True)
 class BundledSource:
@@ -73,6 +77,9 @@ class BundledSource:
 
     def __str__(self) -> str:
         return f"bundled:{self.package}/{self.path}"
+
+    def label(self) -> str:
+        return "bundled"
 
 
 @dataclass(frozen=True)
@@ -92,6 +99,12 @@ class UrlSource:
 
     def __str__(self) -> str:
         return f"{self.url} ({self.layout} layout, converted on load)"
+
+    def label(self) -> str:
+        from urllib.parse import urlparse
+
+        url = urlparse(self.url)
+        return f"{url.netloc}/.../{url.path.rsplit('/', 1)[-1]} ({self.layout})"
 
 
 WeightSource = HubSource | BundledSource | UrlSource

@@ -1,7 +1,7 @@
 import pytest
 
 from genzoo.errors import ConfigError, DuplicateNameError, UnknownFamilyError, UnknownModelError
-from genzoo.registry import BundledSource, HubSource, Registry
+from genzoo.registry import BundledSource, HubSource, Registry, UrlSource
 
 
 def make_registry():
@@ -69,3 +69,8 @@ def test_sources_render_as_locations():
     src = BundledSource("genzoo_toy", "weights/x")
     assert str(src) == "bundled:genzoo_toy/weights/x"
     assert src.folder().name == "x"
+    url = UrlSource("http://example.org/models/pretrained/horse2zebra.pth", layout="reference")
+    assert str(url) == "http://example.org/models/pretrained/horse2zebra.pth (reference layout, converted on load)"
+    # the short forms `genzoo list` shows
+    assert HubSource("genzoo/x", "0123abcd" * 5).label() == "hf://genzoo/x@0123abcd"
+    assert src.label() == "bundled" and url.label() == "example.org/.../horse2zebra.pth (reference)"

@@ -130,6 +130,10 @@ class CGANModel(AdversarialModel):
     # The Hub has no class-conditional pipeline tag; none is claimed.
     pipeline_tag = None
 
+    def describe(self) -> str:
+        c = self.config
+        return f"Class-conditional DCGAN ({c.num_classes} classes, {c.image_size}x{c.image_size}, {c.d_conditioning} discriminator)"
+
     def __init__(self, config: CGANConfig):
         super().__init__(config)
         self.generator = ConditionalGenerator(config)

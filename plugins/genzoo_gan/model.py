@@ -337,6 +337,10 @@ class GANModel(AdversarialModel):
     inference_components = ("generator_ema",)
     pipeline_tag = "unconditional-image-generation"
 
+    def describe(self) -> str:
+        c = self.config
+        return f"DCGAN ({c.image_size}x{c.image_size}, {c.noise_dim}-d noise, {c.loss.replace('nonsaturating', 'non-saturating')} loss)"
+
     def __init__(self, config: GANConfig):
         super().__init__(config)
         self.generator = DCGANGenerator(config)
