@@ -253,9 +253,13 @@ def _run_folder(args: argparse.Namespace) -> int:
     if not args.output:
         raise GenzooError("-o/--output is required: the folder the translated images are written to")
     model = load(args.name, device=args.device, dtype=args.dtype)
+    options = {"direction": args.direction} if args.direction else {}
+    if args.train_mode:  # the reference's test.py without --eval: batch statistics, dropout as noise
+        options.update(train_mode=True, seed=args.seed)
     written = translate_folder(
-        model, args.source, args.output, batch_size=args.batch_size, keep_size=args.keep_size, progress=not args.json
-    )
+        model, args.source, args.output, batch_size=args.batch_size, keep_size=args.keep_size,
+        progress=not args.json, **options,
+    )  # fmt: skip
     if args.json:
         _print_json({"output": str(args.output), "images": [str(p) for p in written]})
     else:
@@ -383,6 +387,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=8, help="with INPUT_FOLDER: images per batch (default 8)")
     p.add_argument("--keep-size", action="store_true",
                    help="with INPUT_FOLDER: keep each image's size (pad to the network's multiple, crop back)")
+    p.add_argument("--direction", choices=["a2b", "b2a"],
+                   help="with INPUT_FOLDER: a two-way CycleGAN's direction (default a2b, the model's own)")
+    p.add_argument("--train-mode", action="store_true",
+                   help="with INPUT_FOLDER: run as the reference's test.py does without --eval (batch statistics, "
+                        "dropout as noise; Pix2Pix), repeatable with --seed")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("train", parents=[common], help="train a family (or a named model's config) on a data set")

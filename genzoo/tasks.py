@@ -74,13 +74,15 @@ def translate_folder(
     batch_size: int = 8,
     keep_size: bool = False,
     progress: bool = True,
+    **options: Any,
 ) -> list:
     """Translate every image under ``source`` (a folder, searched recursively, or one file) into ``out_dir``.
 
     For image-to-image models (those with a ``translate`` method): images go
     through ``model.translate`` ``batch_size`` at a time, with a progress bar,
     and each result is saved under the same relative path and file name in
-    ``out_dir``. Returns the paths written.
+    ``out_dir``. ``options`` go to ``translate`` (e.g. ``direction="b2a"``,
+    ``train_mode=True, seed=0``). Returns the paths written.
     """
     from pathlib import Path
 
@@ -109,7 +111,7 @@ def translate_folder(
     with tqdm(total=len(files), unit="image", desc=f"translate {src.name}", disable=not progress) as bar:
         for start in range(0, len(files), batch_size):
             chunk = files[start : start + batch_size]
-            results = translate(chunk, keep_size=keep_size, batch_size=batch_size)
+            results = translate(chunk, keep_size=keep_size, batch_size=batch_size, **options)
             for path, image in zip(chunk, results):
                 rel = path.relative_to(src) if src.is_dir() else Path(path.name)
                 written += save_image(image.float().cpu(), out / rel)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -375,6 +376,13 @@ def test_run_over_a_folder_writes_one_image_per_input(tiny, tmp_path):
     assert Image.open(tmp_path / "out" / "a.png").size == (64, 64)
     assert main(["run", str(folder), str(src), "-o", str(tmp_path / "kept"), "--keep-size", "--device", "cpu"]) == 0
     assert Image.open(tmp_path / "kept" / "b.jpg").size == (21, 30)
+    # the reference's train-mode test behaviour from the command line: dropout noise, repeatable with --seed
+    for out in ("noisy1", "noisy2"):
+        argv = ["run", str(folder), str(src), "-o", str(tmp_path / out), "--train-mode", "--seed", "3", "--device", "cpu"]
+        assert main(argv) == 0
+    pixels = {o: np.asarray(Image.open(tmp_path / o / "a.png")) for o in ("out", "noisy1", "noisy2")}
+    assert np.array_equal(pixels["noisy1"], pixels["noisy2"]) and not np.array_equal(pixels["noisy1"], pixels["out"])
+    assert main(["run", str(folder), str(src), "-o", str(tmp_path / "back"), "--direction", "b2a", "--device", "cpu"]) == 1
 
 
 # -- losses and training ---------------------------------------------------------------------------------
