@@ -60,11 +60,8 @@ def _finish(model: GenzooModel, *, compile: bool, channels_last: bool) -> Genzoo
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     if compile:
-        for name in model.loaded_components():
-            for attr in model.groups()[name]:
-                sub = model._modules.get(attr)
-                if sub is not None:
-                    sub.compile()
+        for sub in model.compile_targets():
+            sub.compile()
     return model
 
 

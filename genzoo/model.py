@@ -216,6 +216,19 @@ class GenzooModel(nn.Module):
                     f"Load it with components=None or include {g!r}."
                 )
 
+    def compile_targets(self) -> list[nn.Module]:
+        """The modules ``genzoo.load(compile=True)`` compiles: by default each loaded component.
+
+        ``nn.Module.compile`` compiles a module's ``__call__`` only, so a family
+        whose tasks reach the heavy layers through other methods (the VAE's
+        ``sample`` goes through ``decoder.render``) names the sub-modules those
+        methods call instead.
+        """
+        groups = self.groups()
+        return [
+            self._modules[a] for g in self.loaded_components() for a in groups[g] if isinstance(self._modules.get(a), nn.Module)
+        ]
+
     def describe(self) -> str:
         """A short noun phrase for model cards ("Two-level ladder VAE"); families refine it."""
         return f"A {self.family} model"

@@ -144,6 +144,12 @@ class VAEModel(GenzooModel):
         self.encoder = GaussianEncoder(config)
         self.decoder = LatentDecoder(config)
 
+    def compile_targets(self) -> list[nn.Module]:
+        """The conv stacks: ``sample`` and ``reconstruct`` reach them through ``render`` and ``bottom_up``, not ``forward``."""
+        loaded = self.loaded_components()
+        targets = [self.encoder.backbone] if "encoder" in loaded else []
+        return targets + ([self.decoder.image.up] if "decoder" in loaded else [])
+
     def describe(self) -> str:
         c = self.config
         if c.levels == 2:
