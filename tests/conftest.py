@@ -21,7 +21,7 @@ def isolated_zoo(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("hf_home")
     monkeypatch.setenv("HF_HOME", str(home))
     monkeypatch.setenv("TORCH_HOME", str(home / "torch"))  # URL weights land in torch's checkpoint cache
-    for var in ("HF_HUB_CACHE", "HF_ENDPOINT", "HF_HUB_OFFLINE", "HF_TOKEN", "GENZOO_LOAD_PLUGINS", "GENZOO_HUB_REVISION"):
+    for var in ("HF_HUB_CACHE", "HF_ENDPOINT", "HF_HUB_OFFLINE", "HF_TOKEN", "GENZOO_LOAD_PLUGINS", "GENZOO_HUB_REVISION", "GENZOO_HUB_ORG"):
         monkeypatch.delenv(var, raising=False)
     plugins.reset()
     yield

@@ -132,8 +132,9 @@ def test_published_models_point_at_the_authors_files_until_hub_commits_are_recor
     plugins.reset()
     assert genzoo.info("cyclegan-horse2zebra").source == f"hf://{genzoo_pix2pix.HUB_ORG}/cyclegan-horse2zebra@{'a' * 40}"
     monkeypatch.setenv("GENZOO_HUB_REVISION", "main")  # a mirror of your own, followed by branch
+    monkeypatch.setenv("GENZOO_HUB_ORG", "my-org")
     plugins.reset()
-    assert genzoo.info("pix2pix-day2night").source == f"hf://{genzoo_pix2pix.HUB_ORG}/pix2pix-day2night@main"
+    assert genzoo.info("pix2pix-day2night").source == "hf://my-org/pix2pix-day2night@main"
 
 
 def test_the_headline_call_loads_horse2zebra_from_the_authors_file(server, tmp_path, monkeypatch):

@@ -28,8 +28,9 @@ PIX2PIX_URL = "http://efrosgans.eecs.berkeley.edu/pix2pix/models-pytorch/{name}.
 #: The licence of the authors' code and weights (BSD).
 LICENSE = "bsd"
 
-#: The Hub organisation holding the converted upstream models; set GENZOO_HUB_ORG to use a mirror.
-HUB_ORG = os.environ.get("GENZOO_HUB_ORG", "genzoo")
+#: The Hub organisation holding the converted upstream models; GENZOO_HUB_ORG (read when the
+#: plugins register, like GENZOO_HUB_REVISION) names a mirror instead.
+HUB_ORG = "genzoo"
 
 #: The commit each converted model is pinned to in :data:`HUB_ORG`, by model name.
 #: Empty until the converted folders are pushed (``genzoo convert`` + ``genzoo push``)
@@ -45,7 +46,7 @@ def upstream_source(model_name: str, url: str):
 
     revision = os.environ.get("GENZOO_HUB_REVISION") or REVISIONS.get(model_name)
     if revision:
-        return genzoo.HubSource(f"{HUB_ORG}/{model_name}", revision)
+        return genzoo.HubSource(f"{os.environ.get('GENZOO_HUB_ORG') or HUB_ORG}/{model_name}", revision)
     return genzoo.UrlSource(url, layout="reference")
 
 
