@@ -79,7 +79,7 @@ class BundledSource:
         return f"bundled:{self.package}/{self.path}"
 
     def label(self) -> str:
-        return "bundled"
+        return f"bundled:{self.package}"
 
 
 @dataclass(frozen=True)

@@ -73,4 +73,4 @@ def test_sources_render_as_locations():
     assert str(url) == "http://example.org/models/pretrained/horse2zebra.pth (reference layout, converted on load)"
     # the short forms `genzoo list` shows
     assert HubSource("genzoo/x", "0123abcd" * 5).label() == "hf://genzoo/x@0123abcd"
-    assert src.label() == "bundled" and url.label() == "example.org/.../horse2zebra.pth (reference)"
+    assert src.label() == "bundled:genzoo_toy" and url.label() == "example.org/.../horse2zebra.pth (reference)"
