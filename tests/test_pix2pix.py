@@ -478,3 +478,19 @@ def test_converted_generator_only_models_refuse_to_train(tmp_path):
     model = convert_upstream("pix2pix", tmp_path / "g.pth")
     with pytest.raises(ConfigError, match="no discriminator"):
         model.configure_optimizers()
+
+
+def test_evaluation_streams_the_test_split_and_matches_the_whole_split_at_once():
+    """evaluate reads the split in batches (a 256² test split need not fit in memory) with the same figures."""
+    from genzoo.metrics import psnr
+    from genzoo_pix2pix.data import DigitEdgesDataset
+
+    model = genzoo.load("pix2pix-digits-edges")
+    test = torch.utils.data.Subset(DigitEdgesDataset("test", 32), range(70))  # 32 + 32 + 6
+    a = torch.stack([test[i][0] for i in range(70)])
+    b = torch.stack([test[i][1] for i in range(70)])
+    with torch.no_grad():
+        fake = model.generator(a)
+    got = model.evaluate(test)
+    assert got["test_l1"] == pytest.approx(F.l1_loss(fake, b).item(), rel=1e-6)
+    assert got["test_psnr"] == pytest.approx(psnr(fake, b), rel=1e-6)

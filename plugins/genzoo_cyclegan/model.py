@@ -26,12 +26,11 @@ import torch
 import torch.nn.functional as F
 
 from genzoo.errors import ConfigError
-from genzoo.metrics import psnr
 from genzoo_pix2pix.config import ReferenceNetsConfig
 from genzoo_pix2pix.data import UnpairedFolderDataset
 from genzoo_pix2pix.losses import reference_gan_loss
 from genzoo_pix2pix.networks import build_discriminator, build_generator
-from genzoo_pix2pix.translation import TranslationModel
+from genzoo_pix2pix.translation import RunningL1, TranslationModel, test_batches
 
 from .pool import ImagePool
 
@@ -158,19 +157,20 @@ class CycleGANModel(TranslationModel):
     @torch.no_grad()
     def evaluate(self, dataset) -> dict[str, float]:
         """Cycle L1 both ways; on an aligned test set, also L1 and PSNR of G(A) to the true B."""
-        a = torch.stack([dataset[i][0] for i in range(len(dataset))]).to(self.device, self.dtype)
-        b = torch.stack([dataset[i][1] for i in range(len(dataset))]).to(self.device, self.dtype)
-        fake_b = torch.cat([self.g_ab(x) for x in a.split(64)])
+        two_way, aligned = "g_ba" in self._modules, getattr(dataset, "aligned", False)
+        cycle_a, cycle_b, ab = RunningL1(), RunningL1(), RunningL1()
+        for a, b in test_batches(dataset, self.device, self.dtype):
+            fake_b = self.g_ab(a)
+            if two_way:
+                cycle_a.update(self.g_ba(fake_b), a)
+                cycle_b.update(self.g_ab(self.g_ba(b)), b)
+            if aligned:
+                ab.update(fake_b, b)
         out = {}
-        if "g_ba" in self._modules:
-            fake_a = torch.cat([self.g_ba(x) for x in b.split(64)])
-            rec_a = torch.cat([self.g_ba(x) for x in fake_b.split(64)])
-            rec_b = torch.cat([self.g_ab(x) for x in fake_a.split(64)])
-            out["test_cycle_l1_a"] = F.l1_loss(rec_a.float(), a.float()).item()
-            out["test_cycle_l1_b"] = F.l1_loss(rec_b.float(), b.float()).item()
-        if getattr(dataset, "aligned", False):
-            out["test_l1_ab"] = F.l1_loss(fake_b.float(), b.float()).item()
-            out["test_psnr_ab"] = float(psnr(fake_b.float(), b.float()))
+        if two_way:
+            out.update(test_cycle_l1_a=cycle_a.l1, test_cycle_l1_b=cycle_b.l1)
+        if aligned:
+            out.update(test_l1_ab=ab.l1, test_psnr_ab=ab.psnr)
         return out
 
     # -- upstream weights -----------------------------------------------------------

@@ -20,13 +20,12 @@ import torch
 import torch.nn.functional as F
 
 from genzoo.errors import ConfigError
-from genzoo.metrics import psnr
 
 from .config import ReferenceNetsConfig
 from .data import PairedFolderDataset
 from .losses import reference_gan_loss
 from .networks import build_discriminator, build_generator
-from .translation import TranslationModel
+from .translation import RunningL1, TranslationModel, test_batches
 
 PAPER = "https://arxiv.org/abs/1611.07004"
 
@@ -112,10 +111,10 @@ class Pix2PixModel(TranslationModel):
     @torch.no_grad()
     def evaluate(self, dataset) -> dict[str, float]:
         """L1 and PSNR of G(A) against the true B over a paired data set."""
-        a = torch.stack([dataset[i][0] for i in range(len(dataset))]).to(self.device, self.dtype)
-        b = torch.stack([dataset[i][1] for i in range(len(dataset))]).to(self.device, self.dtype)
-        fake = torch.cat([self.generator(chunk) for chunk in a.split(64)])
-        return {"test_l1": F.l1_loss(fake.float(), b.float()).item(), "test_psnr": float(psnr(fake.float(), b.float()))}
+        scores = RunningL1()
+        for a, b in test_batches(dataset, self.device, self.dtype):
+            scores.update(self.generator(a), b)
+        return {"test_l1": scores.l1, "test_psnr": scores.psnr}
 
     # -- upstream weights -----------------------------------------------------------
     @classmethod
