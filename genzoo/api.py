@@ -22,7 +22,7 @@ from . import checkpoint, hub
 from .errors import ConfigError, UnknownFamilyError, UnknownModelError
 from .model import GenzooModel
 from .plugins import get_registry
-from .registry import BundledSource, HubSource, ModelEntry
+from .registry import BundledSource, HubSource, ModelEntry, UrlSource
 
 _DTYPES = {
     "fp32": torch.float32, "float32": torch.float32, "float": torch.float32,
@@ -97,7 +97,7 @@ def load(
     registry = get_registry()
     tried: list[str] = []
 
-    if text in registry.models and getattr(registry.models[text].source, "layout", None):
+    if text in registry.models and isinstance(registry.models[text].source, HubSource) and registry.models[text].source.layout:
         from .convert import load_entry  # upstream weights, converted on load
 
         model = load_entry(
@@ -183,6 +183,12 @@ def _fetch_entry(
             token=token,
             offline=offline,
         )
+    if isinstance(entry.source, UrlSource):  # the authors' file: downloaded and converted once, then a folder
+        from .convert import fetch_url_folder
+
+        folder = fetch_url_folder(entry, cache=cache_dir, offline=offline)
+        meta = checkpoint.read_meta(folder)
+        return folder, meta, checkpoint.select_components(meta, components, inference)
     raise UnknownModelError(
         f"model {entry.name!r} has no weights (no source); use genzoo.create({entry.name!r}) for a random init"
     )

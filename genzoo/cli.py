@@ -118,14 +118,14 @@ def cmd_pull(args: argparse.Namespace) -> int:
         if isinstance(source, BundledSource):
             print(f"{args.name} is bundled with its plugin; nothing to download: {source.folder()}")
             return 0
-        if isinstance(source, UrlSource):  # the authors' file, converted on load: download it once
-            from .convert import fetch_url
+        if isinstance(source, UrlSource):  # the authors' file: download and convert it once
+            from .convert import fetch_url_folder
 
-            path = fetch_url(source, args.name, registry.models[args.name].family, progress=not args.json)
+            folder = fetch_url_folder(registry.models[args.name], progress=not args.json)
             if args.json:
-                _print_json({"url": source.url, "file": str(path), "layout": source.layout})
+                _print_json({"url": source.url, "folder": str(folder), "layout": source.layout})
             else:
-                print(f"pulled {source.url} ({source.layout} layout, converted on load) to {path}")
+                print(f"pulled {source.url} ({source.layout} layout), converted to {folder}")
             return 0
         if not isinstance(source, HubSource):
             raise GenzooError(f"model {args.name!r} has no weight source to pull")

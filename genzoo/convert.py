@@ -19,8 +19,9 @@ meta device; moving the tensors to the device and dtype; loading strictly.
 
 Registry entries point at such repos with ``HubSource(repo, revision,
 layout="transformers")``, or at a file on the upstream authors' server with
-``UrlSource(url, layout)`` (downloaded once into torch's checkpoint cache):
-``genzoo.load(name)`` then converts on load.
+``UrlSource(url, layout)`` (downloaded and converted once, kept as a genzoo
+folder in torch's checkpoint cache): ``genzoo.load(name)`` then converts
+what it needs.
 ``genzoo convert FAMILY SRC -o DIR`` writes a genzoo folder from a local file,
 folder or Hub repo.
 """
@@ -272,18 +273,45 @@ def fetch_url(
     return dest
 
 
-def load_entry(entry: Any, *, revision: str | None = None, cache_dir=None, offline=None, **kwargs: Any) -> GenzooModel:
-    """Load a registry entry in an upstream layout (``HubSource`` with a layout, or ``UrlSource``): fetch and convert."""
+def fetch_url_folder(
+    entry: Any,
+    *,
+    cache: str | os.PathLike | None = None,
+    offline: bool | None = None,
+    progress: bool = True,
+) -> Path:
+    """A genzoo folder of the ``UrlSource`` entry's weights: downloaded and converted once, then kept.
+
+    Later loads read safetensors from the folder (meta-device build, no
+    unpickling, only the components asked for); the downloaded file is
+    removed once converted. The folder name carries a hash of the URL and
+    checksum, so an entry that moves to other weights gets a new folder.
+    """
+    import hashlib
+
+    from .checkpoint import CONFIG_FILE, write_folder
+
+    source: UrlSource = entry.source
+    key = hashlib.sha256(f"{source.url} {source.sha256}".encode()).hexdigest()[:10]
+    folder = url_cache_dir(cache) / f"{entry.name}-{key}"
+    if (folder / CONFIG_FILE).is_file():
+        return folder
+    path = fetch_url(source, entry.name, entry.family, cache=cache, offline=offline, progress=progress)
+    try:
+        model = convert(entry.family, path, layout=source.layout, config=entry.config)
+    except CheckpointError:
+        path.unlink(missing_ok=True)  # corrupt or not what the entry says: fetch it afresh next time
+        raise
+    card = {**entry.card(), **{k: v for k, v in model.card.items() if v}, "converted_from": source.url}
+    write_folder(model, folder, name=entry.name, card=card)  # atomic: a temp folder, then a rename
+    path.unlink()
+    return folder
+
+
+def load_entry(entry: Any, *, revision: str | None = None, **kwargs: Any) -> GenzooModel:
+    """Load a registry entry whose ``HubSource`` has a ``layout``: fetch and convert."""
     source = entry.source
-    if isinstance(source, UrlSource):
-        path = fetch_url(source, entry.name, entry.family, cache=cache_dir, offline=offline)
-        kwargs.pop("token", None)
-        model = convert(entry.family, path, layout=source.layout, config=entry.config, **kwargs)
-    else:
-        model = convert(
-            entry.family, source.repo_id, layout=source.layout, revision=revision or source.revision,
-            cache_dir=cache_dir, offline=offline, **kwargs,
-        )  # fmt: skip
+    model = convert(entry.family, source.repo_id, layout=source.layout, revision=revision or source.revision, **kwargs)
     model.name = entry.name
     model.card = {**entry.card(), **{k: v for k, v in model.card.items() if v}}
     return model

@@ -86,10 +86,11 @@ class BundledSource:
 class UrlSource:
     """Upstream weights at a plain URL (e.g. the authors' server), in a family ``layout``.
 
-    ``genzoo.load`` downloads the file once into torch's checkpoint cache
-    (``$TORCH_HOME/hub/checkpoints/genzoo``, like torchvision and timm do for
-    URL weights), checks ``sha256`` when it is known, and converts it with the
-    family's converter on every load. Registry entries use it for weights that
+    On first use ``genzoo.load`` downloads the file into torch's checkpoint
+    cache (``$TORCH_HOME/hub/checkpoints/genzoo``, where torchvision and timm
+    keep URL weights), checks ``sha256`` when it is known, converts it with
+    the family's converter and keeps the result as a genzoo folder there;
+    later loads read that folder. Registry entries use it for weights that
     have no converted Hub repo yet.
     """
 
@@ -98,7 +99,7 @@ class UrlSource:
     sha256: str | None = None
 
     def __str__(self) -> str:
-        return f"{self.url} ({self.layout} layout, converted on load)"
+        return f"{self.url} ({self.layout} layout, converted on first use)"
 
     def label(self) -> str:
         from urllib.parse import urlparse

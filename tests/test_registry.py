@@ -70,7 +70,7 @@ def test_sources_render_as_locations():
     assert str(src) == "bundled:genzoo_toy/weights/x"
     assert src.folder().name == "x"
     url = UrlSource("http://example.org/models/pretrained/horse2zebra.pth", layout="reference")
-    assert str(url) == "http://example.org/models/pretrained/horse2zebra.pth (reference layout, converted on load)"
+    assert str(url) == "http://example.org/models/pretrained/horse2zebra.pth (reference layout, converted on first use)"
     # the short forms `genzoo list` shows
     assert HubSource("genzoo/x", "0123abcd" * 5).label() == "hf://genzoo/x@0123abcd"
     assert src.label() == "bundled:genzoo_toy" and url.label() == "example.org/.../horse2zebra.pth (reference)"

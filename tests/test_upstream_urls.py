@@ -1,8 +1,9 @@
 """Registry entries whose weights are the upstream authors' files at a plain URL (``UrlSource``).
 
 A tiny HTTP server on 127.0.0.1 stands in for the authors' server: the file
-is downloaded once into torch's checkpoint cache, converted on load, checked
-against a sha256 when one is registered, and served from the cache offline.
+is downloaded once into torch's checkpoint cache, checked against a sha256
+when one is registered, converted once into a genzoo folder kept there, and
+served from that folder offline.
 """
 
 from __future__ import annotations
@@ -12,14 +13,17 @@ import http.server
 import threading
 from pathlib import Path
 
+from unittest.mock import patch
+
 import pytest
 import torch
 from test_pix2pix import random_state, ref_resnet, resnet_layout
 
 import genzoo
 from genzoo import plugins
+from genzoo.checkpoint import read_meta
 from genzoo.cli import main
-from genzoo.errors import DownloadError, OfflineError
+from genzoo.errors import CheckpointError, DownloadError, OfflineError
 
 
 class FileServer:
@@ -78,19 +82,23 @@ def register(name: str, url: str, sha256: str | None = None):
     plugins.register(Plugin(), name=f"url-test-{name}")
 
 
-def test_url_weights_download_once_convert_on_load_and_work_offline(server, upstream, monkeypatch):
+def test_url_weights_download_and_convert_once_then_load_as_a_folder_offline(server, upstream, monkeypatch):
     state, url, sha = upstream
     register("cyclegan-h2z-url", url, sha)
     model = genzoo.load("cyclegan-h2z-url")
     x = torch.rand(1, 3, 32, 32) * 2 - 1
     assert torch.allclose(model.translate(x, size=32), ref_resnet(state, x, 2), atol=1e-5)
     assert model.name == model.source == "cyclegan-h2z-url" and model.card["license"] == "bsd"
-    files = list((Path(torch.hub.get_dir()) / "checkpoints" / "genzoo").iterdir())
-    assert [f.name for f in files] == ["cyclegan-h2z-url.pth"]  # named after the model, no temp file left
-    genzoo.load("cyclegan-h2z-url")
+    [folder] = (Path(torch.hub.get_dir()) / "checkpoints" / "genzoo").iterdir()  # the .pth is gone, no temp left
+    assert folder.name.startswith("cyclegan-h2z-url-")
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "config.json", "generator.safetensors"]
+    assert read_meta(folder)["card"]["converted_from"] == url
+    with patch("torch.load", side_effect=AssertionError("unpickled on a later load")):  # safetensors from now on
+        again = genzoo.load("cyclegan-h2z-url", components="inference")
     assert server.requests == ["/cyclegan/horse2zebra.pth"]  # downloaded once
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    again = genzoo.load("cyclegan-h2z-url", dtype="fp32")
+    offline = genzoo.load("cyclegan-h2z-url", dtype="fp32")
+    assert torch.equal(offline.translate(x, size=32), model.translate(x, size=32))
     assert torch.equal(again.translate(x, size=32), model.translate(x, size=32))
     assert len(server.requests) == 1
 
@@ -117,8 +125,12 @@ def test_wrong_checksum_and_missing_file_are_clear_errors_and_leave_nothing(serv
     with pytest.raises(DownloadError, match="404.*genzoo convert"):
         genzoo.load("cyclegan-gone")
     assert main(["pull", "cyclegan-gone"]) == 1
+    (server.root / "cyclegan" / "broken.pth").write_bytes(b"not a checkpoint")
+    register("cyclegan-broken", f"{server.url}/cyclegan/broken.pth")
+    with pytest.raises(CheckpointError, match="tensors-only state dict"):
+        genzoo.load("cyclegan-broken")
     cache = Path(torch.hub.get_dir()) / "checkpoints" / "genzoo"
-    assert not cache.exists() or list(cache.iterdir()) == []
+    assert not cache.exists() or list(cache.iterdir()) == []  # nothing kept: the next try downloads afresh
 
 
 def test_published_models_point_at_the_authors_files_until_hub_commits_are_recorded(monkeypatch):

@@ -7,7 +7,7 @@ losses, the image pool) and its named models: the 18 generators the authors
 published (converted genzoo folders in the Hub organisation ``GENZOO_HUB_ORG``,
 default ``genzoo``, once their commits are recorded in
 ``genzoo_pix2pix.REVISIONS``; until then the authors' files, downloaded and
-converted on load), and the bundled ``cyclegan-digits-bold``.
+converted on first use), and the bundled ``cyclegan-digits-bold``.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ translation API (``translation.py``), the paired/unpaired data sets
 Named models: the five generators the authors published -- converted
 genzoo folders in the Hub organisation :data:`HUB_ORG` (``GENZOO_HUB_ORG``,
 default ``genzoo``) once their commits are in :data:`REVISIONS`, until then
-the authors' files, downloaded and converted on load -- and
+the authors' files, downloaded and converted on first use -- and
 ``pix2pix-digits-edges``, bundled (trained by ``genzoo train`` on
 scikit-learn's digits).
 """
@@ -41,7 +41,7 @@ REVISIONS: dict[str, str] = {}
 
 
 def upstream_source(model_name: str, url: str):
-    """Where a converted upstream model's weights are: its pinned Hub repo, else the authors' file (converted on load)."""
+    """Where a converted upstream model's weights are: its pinned Hub repo, else the authors' file (converted on first use)."""
     import genzoo
 
     revision = os.environ.get("GENZOO_HUB_REVISION") or REVISIONS.get(model_name)
