@@ -286,6 +286,12 @@ def _plugin_datasets():
     return get_registry().datasets
 
 
+def known_dataset(name: str | os.PathLike) -> str | None:
+    """``name`` as a dataset name (built in or from a plugin), lower-cased; ``None`` if it names none (a folder)."""
+    key = os.fspath(name).lower()
+    return key if key in DATASETS or key in _plugin_datasets() else None
+
+
 def get_dataset(
     name_or_path: str | os.PathLike,
     split: str = "train",
@@ -306,17 +312,16 @@ def get_dataset(
     """
     _check_split(split)
     key = os.fspath(name_or_path)
-    by_name = isinstance(name_or_path, str)  # a Path is always a folder
-    plugin = _plugin_datasets() if by_name else {}
-    if key.lower() in plugin:
-        return plugin[key.lower()].build(split, size, channels, **options)
-    if by_name and key.lower() in DATASETS:
+    name = known_dataset(key) if isinstance(name_or_path, str) else None  # a Path is always a folder
+    if name in _plugin_datasets():
+        return _plugin_datasets()[name].build(split, size, channels, **options)
+    if name is not None:
         if options:
             raise DatasetError(f"dataset {key!r} takes no options, got {', '.join(options)}")
-        return DATASETS[key.lower()](split, size, channels)
+        return DATASETS[name](split, size, channels)
     root = Path(key).expanduser()
     if not root.exists():
-        names = sorted({*DATASETS, *plugin})
+        names = sorted({*DATASETS, *_plugin_datasets()})
         near = difflib.get_close_matches(key.lower(), names, n=1)
         hint = f"; did you mean {near[0]!r}?" if near else ""
         raise DatasetNotFoundError(

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .api import create
-from .data import DATASETS, DatasetError, get_dataset
+from .data import DatasetError, get_dataset, known_dataset
 from .model import GenzooModel
 from .plugins import get_registry
 from .training import TrainConfig, TrainResult, seed_everything, train
@@ -23,16 +23,10 @@ from .training import TrainConfig, TrainResult, seed_everything, train
 DATASET_FACTS = {"digits": "scikit-learn digits (UCI optdigits)"}
 
 
-def _dataset_name(data: str) -> str | None:
-    """``data`` as a dataset name (core or plugin), or ``None`` for a folder path."""
-    key = str(data).lower()
-    return key if key in DATASETS or key in get_registry().datasets else None
-
-
 def load_split(model: GenzooModel, data: str, split: str, options: dict[str, Any] | None = None):
     """``split`` of ``data`` at the model's image size: a named dataset, or a folder read as the family reads it."""
     options = dict(options or {})
-    if _dataset_name(data) is None and Path(data).expanduser().is_dir():
+    if known_dataset(data) is None and Path(data).expanduser().is_dir():
         own = model.folder_dataset(Path(data).expanduser(), split, **options)
         if own is not None:
             return own
@@ -42,7 +36,7 @@ def load_split(model: GenzooModel, data: str, split: str, options: dict[str, Any
 
 
 def dataset_description(data: str) -> str:
-    name = _dataset_name(data)
+    name = known_dataset(data)
     if name in DATASET_FACTS:
         return DATASET_FACTS[name]
     if name is not None:
@@ -112,7 +106,7 @@ def train_recipe(
             "seed": seed,
             "steps": result.steps,
             "metrics": {k: round(float(v), 6) for k, v in result.metrics.items()},
-            "tags": [_dataset_name(data) or Path(str(data)).name],  # a name, never a local path
+            "tags": [known_dataset(data) or Path(str(data)).name],  # a name, never a local path
         }
         save(model, result.final_path, name=name or Path(out_dir).name, card=card)
     return result

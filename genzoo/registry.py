@@ -251,15 +251,11 @@ class Registry:
         return PluginRegistrar(self, plugin)
 
     def _commit(self, families: list[Family], models: list[ModelEntry], datasets: list[DatasetEntry] = ()) -> None:
-        for ds in datasets:
-            if ds.name in self.datasets:
-                raise DuplicateNameError(_duplicate("dataset", ds.name, self.datasets[ds.name].plugin, ds.plugin))
-        for fam in families:
-            if fam.name in self.families:
-                raise DuplicateNameError(_duplicate("family", fam.name, self.families[fam.name].plugin, fam.plugin))
+        for kind, new, known in (("dataset", datasets, self.datasets), ("family", families, self.families), ("model", models, self.models)):
+            for item in new:
+                if item.name in known:
+                    raise DuplicateNameError(_duplicate(kind, item.name, known[item.name].plugin, item.plugin))
         for entry in models:
-            if entry.name in self.models:
-                raise DuplicateNameError(_duplicate("model", entry.name, self.models[entry.name].plugin, entry.plugin))
             if entry.family not in self.families and entry.family not in {f.name for f in families}:
                 raise UnknownFamilyError(
                     f"model {entry.name!r} (plugin {entry.plugin!r}) names family {entry.family!r}, "
