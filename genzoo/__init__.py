@@ -44,21 +44,29 @@ _LAZY = {
     "info": "api",
     "ModelInfo": "api",
     "GenzooModel": "model",
+    "InputSpec": "model",
+    "TaskSpec": "model",
+    "task": "model",
+    "testing": None,
     "train": "training",
     "TrainConfig": "training",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from .api import ModelInfo, create, info, list_families, list_models, load, push_to_hub, save
-    from .model import GenzooModel
+    from . import testing
+    from .model import GenzooModel, InputSpec, TaskSpec, task
     from .training import TrainConfig, train
 
 
 def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
+    if name not in _LAZY:
         raise AttributeError(f"module 'genzoo' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    module = _LAZY[name]
+    if module is None:  # a submodule: genzoo.testing, ...
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        value = getattr(importlib.import_module(f".{module}", __name__), name)
     globals()[name] = value
     return value
 

@@ -40,8 +40,13 @@ class FormatVersionError(CheckpointError):
     """A checkpoint was written by a newer genzoo than the one installed."""
 
 
-class MissingComponentError(GenzooError, AttributeError):
-    """A component was asked for that the model was loaded without."""
+class MissingComponentError(GenzooError, LookupError):
+    """A component was asked for that the model was loaded without.
+
+    Not an ``AttributeError``: a property that touches a missing component
+    would turn that into "object has no attribute <property>" and hide the
+    real message.
+    """
 
 
 class ShapeError(GenzooError, ValueError):

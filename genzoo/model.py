@@ -12,15 +12,103 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import difflib
+import inspect
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
+from typing import Any, Callable, ClassVar, Literal, Mapping, Sequence
 
 import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 from torch.utils.data import Dataset
 
-from .errors import ConfigError, MissingComponentError
+from .errors import ConfigError, MissingComponentError, ShapeError
+
+#: What a task method returns: ``"images"`` is ``(images, nrow)``, a batch in the
+#: model's output range laid out as a grid with ``nrow`` per row; ``"table"`` is a
+#: dict with ``"rows"`` (a list of dicts) and optionally ``"images"``/``"nrow"``.
+TaskReturns = Literal["images", "table"]
+TASK_RETURNS = ("images", "table")
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One task of a family, as declared with :func:`task` on its model class."""
+
+    name: str
+    method: str
+    default: bool = False
+    returns: TaskReturns = "images"
+    description: str = ""
+    #: The keyword options the task method takes (``n``, ``seed``, ``inputs``...), in order.
+    options: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def task(name: str | None = None, *, default: bool = False, returns: TaskReturns = "images") -> Callable:
+    """Declare a model method as a task (what `genzoo run --task`, `genzoo info` and the docs list).
+
+    ::
+
+        class ToyModel(GenzooModel):
+            @genzoo.task("sample", default=True)
+            def run_sample(self, n: int = 16, seed: int = 0):
+                return self.sample(n, seed=seed), 8
+
+    The task's name defaults to the method's name without a ``run_`` prefix.
+    The method takes only keyword options (``n``, ``seed``, ``inputs``,
+    ``steps``, ``labels``, ``path``, ``classes``, ``templates``...; the CLI
+    passes those the user gave) and returns what ``returns`` says (see
+    :data:`TaskReturns`). Exactly one task of a family is the default. This
+    declaration is the only one: the registry, ``genzoo info``, ``genzoo run``
+    and :mod:`genzoo.testing` all read it.
+    """
+    if returns not in TASK_RETURNS:
+        raise ConfigError(f"task returns must be one of {', '.join(TASK_RETURNS)}, got {returns!r}")
+
+    def mark(fn: Callable) -> Callable:
+        task_name = name or (fn.__name__[4:] if fn.__name__.startswith("run_") else fn.__name__)
+        fn.__genzoo_task__ = (task_name, default, returns)
+        return fn
+
+    return mark
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What images a model's tasks take: the contract between :meth:`GenzooModel.preprocess` and callers.
+
+    ``size`` is ``(height, width)``, or ``None`` when the network takes any
+    size that is a multiple of ``multiple_of`` (fully convolutional
+    translators). Pixel values are floats in ``value_range`` before
+    normalisation; when ``mean``/``std`` are set (CLIP) ``preprocess``
+    normalises per channel after scaling to [0, 1], as the reference does.
+    """
+
+    channels: int
+    size: tuple[int, int] | None
+    value_range: tuple[float, float] = (-1.0, 1.0)
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    multiple_of: int = 1
+
+    @property
+    def shape(self) -> tuple[int, int, int] | None:
+        """``(C, H, W)`` for a fixed size, else ``None``."""
+        return (self.channels, *self.size) if self.size is not None else None
+
+    def describe(self) -> str:
+        """One line for `genzoo info`: ``3x256x256, values in [-1, 1]``."""
+        size = "x".join(map(str, self.size)) if self.size else f"any size (multiple of {self.multiple_of})"
+        text = f"{self.channels} channel(s), {size}, values in [{self.value_range[0]:g}, {self.value_range[1]:g}]"
+        if self.mean is not None:
+            text += f", normalised with mean {self.mean} and std {self.std}"
+        return text
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
 class _SkipMetaFills(TorchFunctionMode):
@@ -261,6 +349,187 @@ class GenzooModel(nn.Module):
         """
         raise ConfigError(f"the {cls.family or cls.__name__} family cannot convert upstream weights")
 
+    # -- tasks -----------------------------------------------------------
+    @classmethod
+    def task_specs(cls) -> dict[str, TaskSpec]:
+        """The tasks declared with :func:`task` on this class and its bases, default first.
+
+        A subclass overriding a task method keeps the task; declaring two
+        defaults, or a task name twice on different methods, is a :class:`ConfigError`.
+        """
+        found: dict[str, TaskSpec] = {}
+        for klass in reversed(cls.__mro__):  # bases first, so a subclass's declaration wins
+            here: dict[str, str] = {}
+            for attr, fn in vars(klass).items():
+                mark = getattr(fn, "__genzoo_task__", None)
+                if mark is None:
+                    continue
+                name, default, returns = mark
+                if name in here:
+                    raise ConfigError(f"{klass.__name__} declares task {name!r} twice: on {here[name]} and {attr}")
+                here[name] = attr
+                options = tuple(
+                    p.name for p in inspect.signature(fn).parameters.values()
+                    if p.name != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+                )  # fmt: skip
+                doc = (inspect.getdoc(fn) or "").strip().splitlines()
+                found[name] = TaskSpec(name, attr, default, returns, doc[0] if doc else "", options)
+        defaults = [t.name for t in found.values() if t.default]
+        if len(defaults) > 1:
+            raise ConfigError(f"{cls.__name__} declares more than one default task: {', '.join(defaults)}")
+        if found and not defaults:
+            first = next(iter(found))
+            found[first] = dataclasses.replace(found[first], default=True)
+        return dict(sorted(found.items(), key=lambda kv: not kv[1].default))
+
+    @classmethod
+    def default_task(cls) -> str | None:
+        """The task `genzoo run NAME` runs without ``--task`` (``None``: the family has no tasks)."""
+        return next(iter(cls.task_specs()), None)
+
+    def run_task(self, name: str | None = None, **options: Any) -> Any:
+        """Run task ``name`` (default: the default task) with keyword ``options``.
+
+        Options the task does not take are a :class:`ConfigError` naming the
+        ones it does, not silently ignored; ``None`` values count as not given.
+        """
+        specs = self.task_specs()
+        if not specs:
+            raise ConfigError(f"the {self.family} family declares no tasks (see genzoo.task)")
+        name = name or next(iter(specs))
+        if name not in specs:
+            raise ConfigError(
+                f"{self.family} has no task {name!r}; its tasks are: {', '.join(specs)}"
+                + "".join(f" (did you mean {m!r}?)" for m in difflib.get_close_matches(name, specs, n=1))
+            )
+        spec = specs[name]
+        given = {k: v for k, v in options.items() if v is not None}
+        extra = sorted(set(given) - set(spec.options))
+        if extra:
+            raise ConfigError(
+                f"task {name!r} of {self.family} does not take {', '.join('--' + e for e in extra)}; "
+                f"it takes: {', '.join('--' + a for a in spec.options) or 'no options'}"
+            )
+        return getattr(self, spec.method)(**given)
+
+    # -- inputs ----------------------------------------------------------
+    @property
+    def input_spec(self) -> InputSpec | None:
+        """The images this model's tasks take, or ``None`` when it takes none (a generator alone).
+
+        Families override it; :meth:`preprocess`, `genzoo info` and the
+        conformance kit read it.
+        """
+        return None
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """``(C, H, W)`` of a fixed-size :attr:`input_spec`; a :class:`ShapeError` otherwise."""
+        spec = self.input_spec
+        if spec is None or spec.shape is None:
+            raise ShapeError(f"{self.family} models take " + ("no images" if spec is None else "images of any size"))
+        return spec.shape
+
+    def preprocess(self, inputs: Any) -> torch.Tensor:
+        """Files, PIL images, numpy arrays or tensors -> the batch this model's tasks take.
+
+        Reads and resizes to :attr:`input_spec` (``genzoo.images.to_tensor``),
+        scales to its value range and normalisation, and moves the batch to the
+        model's device and dtype. A float tensor is taken as already in the
+        [-1, 1] image range. Families with other inputs override it.
+        """
+        from .images import to_tensor
+
+        spec = self.input_spec
+        if spec is None:
+            raise ShapeError(f"{self.family} models take no image inputs")
+        x = to_tensor(inputs, size=spec.size, channels=spec.channels)
+        lo, hi = spec.value_range
+        if (lo, hi) != (-1.0, 1.0):
+            x = (x + 1) * ((hi - lo) / 2) + lo
+        if spec.mean is not None:
+            mean = torch.tensor(spec.mean).view(1, -1, 1, 1)
+            std = torch.tensor(spec.std).view(1, -1, 1, 1)
+            x = (x - mean) / std
+        if spec.size is None and spec.multiple_of > 1 and any(d % spec.multiple_of for d in x.shape[-2:]):
+            raise ShapeError(
+                f"{self.family} takes images whose sides are multiples of {spec.multiple_of}, got "
+                f"{tuple(x.shape[-2:])}; resize or pad them first"
+            )
+        return x.to(self.device, self.dtype)
+
+    def postprocess(self, images: torch.Tensor) -> list:
+        """A batch of model outputs in [-1, 1] -> PIL images."""
+        from .images import to_pil
+
+        return to_pil(images.detach().float().cpu())
+
+    # -- training and evaluation (the contract of genzoo.training) -------
+    def configure_optimizers(self, cfg: Any) -> Mapping[str, torch.optim.Optimizer] | torch.optim.Optimizer:
+        """The optimisers, by name (``{"generator": ..., "discriminator": ...}``); ``cfg`` is the TrainConfig.
+
+        Families that train implement this and :meth:`training_step`.
+        """
+        raise ConfigError(f"the {self.family or type(self).__name__} family cannot be trained (no configure_optimizers)")
+
+    def configure_schedulers(self, optimizers: Mapping[str, torch.optim.Optimizer], cfg: Any) -> Mapping[str, Any]:
+        """LR schedulers keyed by optimiser name; a value may be ``(scheduler, "step"|"epoch")``. Default: none."""
+        return {}
+
+    def training_step(self, batch: Any, ctx: Any) -> Mapping[str, torch.Tensor]:
+        """One optimisation step on ``batch`` through ``ctx`` (backward, step); returns losses by name.
+
+        ``batch`` is what the data loader yields: ``[images, labels]`` for the
+        named datasets (``--data digits``) and image folders, the family's own
+        items for :meth:`folder_dataset` data.
+        """
+        raise ConfigError(f"the {self.family or type(self).__name__} family cannot be trained (no training_step)")
+
+    def evaluate(self, dataset: Any) -> Mapping[str, float]:
+        """Held-out metrics on ``dataset`` (what the card records). Default: none."""
+        return {}
+
+    def adapt_to_data(self, dataset: Any) -> None:
+        """Take facts from the training data into the config before training (CLIP: class names). Default: nothing."""
+
+    @classmethod
+    def trains(cls) -> bool:
+        """Whether the family implements :meth:`training_step` and :meth:`configure_optimizers`."""
+        return cls.implements("training_step") and cls.implements("configure_optimizers")
+
+    @classmethod
+    def implements(cls, hook: str) -> bool:
+        """Whether this class overrides the optional contract method ``hook`` (one of :data:`OPTIONAL_HOOKS`)."""
+        if hook not in OPTIONAL_HOOKS:
+            raise ConfigError(f"{hook!r} is not an optional hook of GenzooModel; those are {', '.join(OPTIONAL_HOOKS)}")
+        return getattr(cls, hook) is not getattr(GenzooModel, hook)
+
+    # -- image-to-image ----------------------------------------------------
+    def translate(self, inputs: Any, **options: Any) -> torch.Tensor:
+        """Image-to-image models: translate ``inputs`` (any kind :meth:`preprocess` reads) to a batch in [-1, 1].
+
+        `genzoo run NAME FOLDER` calls it with ``keep_size=`` and
+        ``batch_size=`` and the command's options (``direction``...).
+        """
+        raise ConfigError(
+            f"{self.family} models do not translate images, so `genzoo run NAME FOLDER` does not apply; "
+            "use -o FILE.png for its tasks"
+        )
+
+    # -- benchmark ---------------------------------------------------------
+    def bench_inputs(self, batch_size: int) -> tuple[str, dict[str, Any]]:
+        """What `genzoo bench` times: ``(method name, keyword arguments)`` for one batch of ``batch_size``.
+
+        The default runs the default task with ``n=batch_size``; families
+        override it with their main inference call on tensors of the model's
+        device and dtype.
+        """
+        name = self.default_task()
+        spec = self.task_specs().get(name) if name else None
+        if spec is None or "n" not in spec.options:
+            raise ConfigError(f"{type(self).__name__} must define bench_inputs(batch_size) for genzoo bench")
+        return spec.method, {"n": batch_size, **({"seed": 0} if "seed" in spec.options else {})}
+
     # -- convenience -----------------------------------------------------
     @property
     def device(self) -> torch.device:
@@ -276,3 +545,11 @@ class GenzooModel(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+#: Contract methods a family may leave at their defaults; :meth:`GenzooModel.implements` tells which it overrides.
+OPTIONAL_HOOKS = (
+    "configure_optimizers", "training_step", "configure_schedulers", "evaluate", "adapt_to_data",
+    "translate", "bench_inputs", "folder_dataset", "from_layout", "materialize_buffers",
+    "save_extra_files", "load_extra_files", "compile_targets", "preprocess", "postprocess", "describe",
+)  # fmt: skip

@@ -113,7 +113,12 @@ WeightSource = HubSource | BundledSource | UrlSource
 
 @dataclass(frozen=True)
 class Family:
-    """A model family: its model class (lazily imported) and what it is for."""
+    """A model family: its model class (lazily imported) and what it is for.
+
+    Its tasks are declared on the model class (:func:`genzoo.task`) and read
+    from there (:meth:`task_specs`); ``tasks`` only holds what a plugin passed
+    to ``add_family(tasks=...)``, checked against the class when registered.
+    """
 
     name: str
     model: str | type
@@ -128,6 +133,10 @@ class Family:
             return import_object(self.model, f"family {self.name!r}")
         except PluginError as exc:
             raise UnknownFamilyError(str(exc)) from None
+
+    def task_specs(self) -> dict[str, Any]:
+        """The tasks the model class declares (``genzoo.task``), default first: the one declaration everything reads."""
+        return self.model_class().task_specs()
 
 
 @dataclass(frozen=True)
@@ -314,11 +323,25 @@ class PluginRegistrar:
         tasks: Iterable[str] = (),
         paper: str | None = None,
     ) -> None:
-        """Register a family. ``model`` is the model class or ``"module:Class"``."""
+        """Register a family. ``model`` is the model class or ``"module:Class"``.
+
+        Tasks are declared on the model class with :func:`genzoo.task`;
+        ``tasks`` is optional and, when given, must match them (it imports the class).
+        """
         _check_name("family", name)
         if not isinstance(model, (str, type)) or (isinstance(model, str) and ":" not in model):
             raise ConfigError(f"family {name!r}: model must be a class or 'module:Class', got {model!r}")
-        self.families.append(Family(name, model, description, tuple(tasks), paper, self.plugin))
+        family = Family(name, model, description, tuple(tasks), paper, self.plugin)
+        if family.tasks:  # optional claim: checked now (imports the class), so it cannot drift from the class
+            declared = family.task_specs()
+            undeclared = [t for t in family.tasks if t not in declared]
+            if undeclared:
+                raise ConfigError(
+                    f"family {name!r} registers task(s) {', '.join(map(repr, undeclared))} that its model class "
+                    f"does not declare (it declares: {', '.join(declared) or 'none'}); declare tasks on the class "
+                    "with @genzoo.task and leave tasks= out of add_family"
+                )
+        self.families.append(family)
 
     def add_model(
         self,

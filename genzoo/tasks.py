@@ -1,16 +1,16 @@
 """What `genzoo run` needs: a family's named tasks, and their inputs.
 
-A family model lists its tasks as ``tasks = {"sample": "run_sample", ...}``
-(task name -> method name) and a ``default_task``. Each task method takes
-keyword options (``n``, ``seed``, ``inputs``, ``steps``, ``labels`` ...) and
-returns ``(images, nrow)``: a batch in [-1, 1] that the command line lays
-out as a grid with ``nrow`` images per row and saves. Options a task does
-not take are an error, not silently ignored.
+A family model declares its tasks once, with :func:`genzoo.task` on the
+methods (see :class:`genzoo.model.TaskSpec`). Each task method takes keyword
+options (``n``, ``seed``, ``inputs``, ``steps``, ``labels`` ...) and returns
+``(images, nrow)``: a batch in [-1, 1] that the command line lays out as a
+grid with ``nrow`` images per row and saves (or a table, for tasks declared
+``returns="table"``). Options a task does not take are an error, not
+silently ignored.
 """
 
 from __future__ import annotations
 
-import inspect
 from typing import Any, Sequence
 
 import torch
@@ -19,27 +19,13 @@ from .errors import ConfigError
 
 
 def task_names(model: Any) -> list[str]:
-    return list(getattr(model, "tasks", {}) or {})
+    """The tasks ``model`` declares (see :func:`genzoo.task`), default first."""
+    return list(model.task_specs())
 
 
-def run_task(model: Any, task: str | None, options: dict[str, Any]) -> tuple[torch.Tensor, int]:
-    """Call ``model``'s task method with the options it accepts."""
-    tasks = getattr(model, "tasks", None) or {}
-    if not tasks:
-        raise ConfigError(f"the {model.family} family defines no tasks for `genzoo run`")
-    task = task or getattr(model, "default_task", None) or next(iter(tasks))
-    if task not in tasks:
-        raise ConfigError(f"{model.family} has no task {task!r}; its tasks are: {', '.join(tasks)}")
-    method = getattr(model, tasks[task])
-    accepted = inspect.signature(method).parameters
-    given = {k: v for k, v in options.items() if v is not None}
-    extra = sorted(set(given) - set(accepted))
-    if extra:
-        raise ConfigError(
-            f"task {task!r} of {model.family} does not take {', '.join('--' + e for e in extra)}; "
-            f"it takes: {', '.join('--' + a for a in accepted) or 'no options'}"
-        )
-    return method(**given)
+def run_task(model: Any, task: str | None, options: dict[str, Any]) -> Any:
+    """Run ``model``'s task (default: its default task) with the options it accepts (see GenzooModel.run_task)."""
+    return model.run_task(task, **options)
 
 
 def images_of(dataset: Any) -> torch.Tensor:
