@@ -75,8 +75,14 @@ def cmd_info(args: argparse.Namespace) -> int:
             print(f"  {key + ':':<9} {i.card[key]}")
     for key, value in (i.card.get("metrics") or {}).items():
         print(f"  metric:   {key} = {value}")
-    if i.tasks:
-        print(f"  tasks:    {', '.join(i.tasks)}")
+    for spec in i.task_specs:
+        options = " ".join(f"--{o}" for o in spec["options"])
+        mark = " (default)" if spec["default"] else ""
+        print(f"  task:     {spec['name']}{mark}: {spec['description']}" + (f" [{options}]" if options else ""))
+    if i.input_spec:
+        from .model import InputSpec
+
+        print(f"  input:    {InputSpec(**i.input_spec).describe()}")
     if i.kind == "family":
         print(f"  models:   {', '.join(i.models) or '-'}")
     if i.config:
@@ -192,7 +198,7 @@ def _names(values: list[str] | None) -> list[str] | None:
 
 def _print_rows(result: dict[str, Any]) -> None:
     rows = result.get("rows") or []
-    columns = [c for c in ("input", "prediction", "probability", "truth") if any(c in r for r in rows)]
+    columns = list(dict.fromkeys(k for r in rows for k, v in r.items() if not isinstance(v, (list, dict))))
     print(_table([[str(r.get(c, "")) for c in columns] for r in rows], columns))
     if "accuracy" in result:
         print(f"accuracy: {result['accuracy']:.4g} ({len(rows)} images)")

@@ -201,6 +201,8 @@ class GenzooModel(nn.Module):
     #: Upstream layouts :meth:`from_layout` reads, each with the files a Hub repo in it
     #: holds (``"a|b"``: the first that exists; a trailing ``"?"``: optional). See genzoo.convert.
     layouts: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+    #: Config overrides for a tiny instance: what :func:`genzoo.testing.check_family` builds.
+    tiny_config: ClassVar[Mapping[str, Any]] = {}
 
     def __init__(self, config: Any):
         super().__init__()
