@@ -409,8 +409,8 @@ class GenzooModel(nn.Module):
         extra = sorted(set(given) - set(spec.options))
         if extra:
             raise ConfigError(
-                f"task {name!r} of {self.family} does not take {', '.join('--' + e for e in extra)}; "
-                f"it takes: {', '.join('--' + a for a in spec.options) or 'no options'}"
+                f"task {name!r} of {self.family} does not take {', '.join(extra)}; "
+                f"it takes: {', '.join(spec.options) or 'no options'}"
             )
         return getattr(self, spec.method)(**given)
 
