@@ -43,7 +43,7 @@ def test_info_human_and_json(named, capsys):
     code, out, _ = run(capsys, "info", "toy-b")
     assert code == 0 and "model of family toy" in out and "fd = 1.5" in out and "license:  mit" in out
     code, out, _ = run(capsys, "info", "toy", "--json")
-    assert json.loads(out)["models"] == ["toy-a", "toy-b"]
+    assert json.loads(out)["models"] == ["toy-a", "toy-b", "toy-digits"]
 
 
 def test_errors_are_one_line_without_traceback(capsys):

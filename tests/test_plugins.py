@@ -143,7 +143,7 @@ def test_runtime_registration_of_a_plugin_object():
             registry.add_model("toy-small", family="toy", config={"width": 2})
 
     plugins.register(Plugin(), name="notebook")
-    assert genzoo.list_models("toy-*") == ["toy-small"]
+    assert genzoo.list_models("toy-*") == ["toy-digits", "toy-small"]
     assert genzoo.create("toy-small").config.width == 2
     plugins.unregister("notebook")
     assert genzoo.list_models("toy-*") == []
