@@ -1,6 +1,6 @@
 import pytest
 
-from genzoo.errors import ConfigError, DuplicateNameError, UnknownFamilyError, UnknownModelError
+from genzoo.errors import ConfigError, UnknownFamilyError, UnknownModelError
 from genzoo.registry import BundledSource, HubSource, Registry, UrlSource
 
 
@@ -35,13 +35,18 @@ def test_unknown_model_suggests_closest_names():
         reg.family("cyclegn")
 
 
-def test_duplicate_model_across_plugins_names_both():
+def test_duplicate_model_across_plugins_rejects_only_that_entry_naming_both():
+    # Was: DuplicateNameError and nothing of the second plugin committed. Now the first keeps the name.
     reg = make_registry()
     other = reg.scoped("other-plugin")
-    other.add_model("cyclegan-horse2zebra", family="cyclegan")
-    with pytest.raises(DuplicateNameError, match="'cyc' and 'other-plugin'"):
-        other.commit()
-    assert reg.models["cyclegan-horse2zebra"].plugin == "cyc"
+    other.add_model("cyclegan-horse2zebra", family="cyclegan", description="other's")
+    other.add_model("other-model", family="cyclegan")
+    done = other.commit()
+    assert done.models == ["other-model"] and [r.name for r in done.rejected] == ["cyclegan-horse2zebra"]
+    assert "'cyc' and 'other-plugin'" in done.rejected[0].reason and done.rejected[0].owner == "cyc"
+    assert reg.models["cyclegan-horse2zebra"].plugin == "cyc" and "other-model" in reg.models
+    assert reg.model("other-plugin:cyclegan-horse2zebra").description == "other's"
+    assert reg.model("cyc:cyclegan-horse2zebra") is reg.models["cyclegan-horse2zebra"]
 
 
 def test_commit_is_all_or_nothing():
