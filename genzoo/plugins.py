@@ -202,7 +202,10 @@ class PluginHost:
 
     def _warn_rejected(self, info: PluginInfo, rejected: list[Rejection]) -> None:
         """One warning per plugin and hook, naming the entries, both plugins of a clash and the rule."""
-        shown = "; ".join(map(str, rejected[:3])) + (f"; and {len(rejected) - 3} more" if len(rejected) > 3 else "")
+        shown = "; ".join(map(str, rejected[:2]))
+        if len(rejected) > 2:  # e.g. a bad GENZOO_HUB_ORG rejects every converted model for the same reason
+            more = [repr(r.name) for r in rejected[2:]]
+            shown += f"; and {len(more)} more: {', '.join(more[:6])}" + (", ..." if len(more) > 6 else "")
         owners = {r.owner for r in rejected if r.owner and r.owner != info.name}
         rule = ""
         if owners:
