@@ -135,15 +135,16 @@ def cmd_pull(args: argparse.Namespace) -> int:
 
     registry = get_registry()
     components = args.components.split(",") if args.components else None
-    if args.name in registry.models:
-        source = registry.models[args.name].source
+    entry = registry.find("model", args.name)  # a registered name or PLUGIN:NAME
+    if entry is not None:
+        source = entry.source
         if isinstance(source, BundledSource):
             print(f"{args.name} is bundled with its plugin; nothing to download: {source.folder()}")
             return 0
         if isinstance(source, UrlSource):  # the authors' file: download and convert it once
             from .convert import fetch_url_folder
 
-            folder = fetch_url_folder(registry.models[args.name], progress=not args.json)
+            folder = fetch_url_folder(entry, progress=not args.json)
             if args.json:
                 _print_json({"url": source.url, "folder": str(folder), "layout": source.layout})
             else:
@@ -154,7 +155,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
         if source.layout:  # an upstream repo, converted on load: fetch the files its layout needs
             from .convert import fetch_layout, layouts_of
 
-            model_class = registry.family(registry.models[args.name].family).model_class()
+            model_class = registry.family(entry.family).model_class()
             files = layouts_of(model_class)[source.layout]
             folder = fetch_layout(source.repo_id, args.revision or source.revision, files)
             if args.json:

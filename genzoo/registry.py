@@ -434,10 +434,10 @@ class Registry:
         for entry in [m for m in keep["model"] if f"{m.plugin}:{m.family}" in lost]:
             keep["model"].remove(entry)
             qualified_family = f"{entry.plugin}:{entry.family}"
+            owner = getattr(self.families.get(entry.family), "plugin", None)
             done.rejected.append(Rejection(
                 "model", entry.name, entry.plugin,
-                f"its family {entry.family!r} was rejected ({entry.family!r} belongs to plugin "
-                f"{self.families[entry.family].plugin if entry.family in self.families else '?'!r}); "
+                f"its family {entry.family!r} was rejected (plugin {owner!r} owns that name); "
                 f"it is reachable as '{entry.plugin}:{entry.name}' (family {qualified_family!r})",
                 entry=replace(entry, family=qualified_family),
             ))  # fmt: skip

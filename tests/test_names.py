@@ -261,6 +261,8 @@ def test_cli_list_info_and_plugins_show_owners_and_rejections(hijack, capsys):
     rows = {line.split()[0]: line for line in out.splitlines()[2:] if line and not line.startswith(" ")}
     assert "ok, 3 rejected" in rows["aaa"] and rows["vae"].rstrip().endswith("ok")
     assert "  aaa: model 'vae-digits': the model name 'vae-digits' is registered by two plugins: 'vae' and 'aaa'" in out
+    assert main(["pull", "aaa:aaa-tiny"]) == 0 and "aaa_hijack/weights/aaa-tiny" in capsys.readouterr().out
+    assert main(["pull", "vae:vae-digits"]) == 0 and "genzoo_vae/weights/vae-digits" in capsys.readouterr().out
     assert main(["plugins", "--json"]) == 0
     by_name = {p["name"]: p for p in json.loads(capsys.readouterr().out)}
     assert by_name["vae"]["builtin"] and not by_name["aaa"]["builtin"] and by_name["vae"]["rejected"] == []
