@@ -213,7 +213,8 @@ class PluginHost:
             rule = (
                 " Built-in plugins load before third-party ones, so they keep their names."
                 if builtin
-                else " Plugins load built-ins first, then third parties by distribution name and entry-point name; the first keeps a name."
+                else " Plugins load built-ins first, then third parties by distribution name and entry-point name; "
+                "the first keeps a name."
             )
         warnings.warn(
             f"genzoo plugin {info.name!r} had {len(rejected)} entr{'y' if len(rejected) == 1 else 'ies'} rejected: {shown}."

@@ -82,7 +82,8 @@ class HubSource:
         repo, rev = self.repo_id, self.revision
         if not (isinstance(repo, str) and len(repo) <= 96 and _REPO_ID.match(repo) and ".." not in repo and "--" not in repo):
             org = os.environ.get(HUB_ORG_ENV)
-            env = f" (from {HUB_ORG_ENV}={org!r}: fix or unset it)" if org and isinstance(repo, str) and repo.startswith(org + "/") else ""
+            from_env = org and isinstance(repo, str) and repo.startswith(org + "/")
+            env = f" (from {HUB_ORG_ENV}={org!r}: fix or unset it)" if from_env else ""
             return (
                 f"invalid Hub repo id {repo!r}{env}: use 'namespace/name' made of letters, digits, "
                 "'-', '_' and '.', without '..' or '--', at most 96 characters"
@@ -90,7 +91,10 @@ class HubSource:
         if not (isinstance(rev, str) and _REVISION.match(rev) and ".." not in rev):
             env_rev = os.environ.get(HUB_REVISION_ENV)
             env = f" (from {HUB_REVISION_ENV}={env_rev!r}: fix or unset it)" if env_rev is not None and env_rev == rev else ""
-            return f"invalid Hub revision {rev!r}{env}: use a branch, tag or commit hash (letters, digits, '-', '_', '.', '/'; no spaces)"
+            return (
+                f"invalid Hub revision {rev!r}{env}: use a branch, tag or commit hash "
+                "(letters, digits, '-', '_', '.', '/'; no spaces)"
+            )
         return None
 
 
@@ -406,13 +410,12 @@ class Registry:
         done = Committed(rejected=list(refused))
         keep: dict[str, list[Any]] = {}
         for kind, new in (("dataset", datasets), ("family", families), ("model", models)):
-            table, seen, keep[kind] = self._table(kind), {}, []
+            table, staged, keep[kind] = self._table(kind), set(), []
             for item in new:
-                first = table.get(item.name) or seen.get(item.name)
-                if first is None:
-                    seen[item.name] = item
+                first = table.get(item.name)
+                if first is None and item.name not in staged:
                     keep[kind].append(item)
-                elif first.plugin == item.plugin:
+                elif item.name in staged or first.plugin == item.plugin:
                     done.rejected.append(Rejection(
                         kind, item.name, item.plugin,
                         f"plugin {item.plugin!r} registers the {kind} name {item.name!r} twice; the first one is kept",
@@ -425,6 +428,7 @@ class Registry:
                         f"{first.plugin!r} came first and keeps it, and this entry is reachable as '{item.plugin}:{item.name}'",
                         owner=first.plugin, entry=item,
                     ))  # fmt: skip
+                staged.add(item.name)
         # A model of a family its own plugin lost goes with that family (as PLUGIN:NAME, never pointing
         # at the winner's family of the same name).
         lost = set(self.shadowed["family"]) | {f"{r.plugin}:{r.name}" for r in done.rejected if r.kind == "family" and r.entry}
