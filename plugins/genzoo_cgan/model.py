@@ -17,9 +17,9 @@ generator only needs ``condition_encoder(cond)`` to return
 replace the label embedding without touching the rest.
 
 Training, EMA, the losses and the regularisers are those of the ``gan``
-family (:class:`genzoo_gan.model.AdversarialModel`); the fakes of each step
-are drawn for the labels of the real batch, so real and fake images have the
-same class mix.
+family, shared through the core (:class:`genzoo.adversarial.AdversarialModel`);
+the fakes of each step are drawn for the labels of the real batch, so real
+and fake images have the same class mix.
 """
 
 from __future__ import annotations
@@ -30,12 +30,13 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from genzoo.adversarial import AdversarialModel, GANConfig
 from genzoo.errors import ConfigError, ShapeError
 from genzoo.interfaces import Discriminator, Generator, expect_images
 from genzoo.nets import bottom_size
 from genzoo.latent import latent_path
 from genzoo.model import task
-from genzoo_gan.model import AdversarialModel, DCGANBody, DCGANFeatures, GANConfig, dcgan_init_
+from genzoo.nets.dcgan import DCGANBody, DCGANFeatures, dcgan_init_
 
 D_CONDITIONING = ("concat", "projection")
 

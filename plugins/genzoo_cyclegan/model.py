@@ -26,11 +26,10 @@ import torch
 import torch.nn.functional as F
 
 from genzoo.errors import ConfigError
-from genzoo_pix2pix.config import ReferenceNetsConfig
-from genzoo_pix2pix.data import UnpairedFolderDataset
-from genzoo_pix2pix.losses import reference_gan_loss
-from genzoo_pix2pix.networks import build_discriminator, build_generator
-from genzoo_pix2pix.translation import RunningL1, TranslationModel, test_batches
+from genzoo.folders import UnpairedFolderDataset
+from genzoo.losses import reference_gan_loss
+from genzoo.nets.reference import build_discriminator, build_generator
+from genzoo.translation import ReferenceNetsConfig, RunningL1, TranslationModel, test_batches
 
 from .pool import ImagePool
 
@@ -178,12 +177,13 @@ class CycleGANModel(TranslationModel):
     # -- upstream weights -----------------------------------------------------------
     @classmethod
     def from_layout(cls, path, layout=None, config=None):
-        """Read an authors' CycleGAN generator file (one direction; see :mod:`genzoo_pix2pix.convert`)."""
-        from genzoo_pix2pix.convert import read_generator_file
+        """Read an authors' CycleGAN generator file (one direction; see :mod:`genzoo.nets.reference_files`)."""
+        from genzoo.nets.reference_files import read_generator_file
 
-        from . import CYCLEGAN_MODELS
+        from . import CYCLEGAN_MODELS, CYCLEGAN_URL, LICENSE
 
         return read_generator_file(
-            path, config, family="cyclegan", known=CYCLEGAN_MODELS, paper=PAPER, component="g_ab",
-            fixed={"netD": "none", "bidirectional": False}, layout=layout,
+            path, config, family="cyclegan", known=CYCLEGAN_MODELS, url_template=CYCLEGAN_URL,
+            card={"license": LICENSE, "paper": PAPER}, component="g_ab", fixed={"netD": "none", "bidirectional": False},
+            layout=layout,
         )  # fmt: skip

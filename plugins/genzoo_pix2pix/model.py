@@ -20,12 +20,10 @@ import torch
 import torch.nn.functional as F
 
 from genzoo.errors import ConfigError
-
-from .config import ReferenceNetsConfig
-from .data import PairedFolderDataset
-from .losses import reference_gan_loss
-from .networks import build_discriminator, build_generator
-from .translation import RunningL1, TranslationModel, test_batches
+from genzoo.folders import PairedFolderDataset
+from genzoo.losses import reference_gan_loss
+from genzoo.nets.reference import build_discriminator, build_generator
+from genzoo.translation import ReferenceNetsConfig, RunningL1, TranslationModel, test_batches
 
 PAPER = "https://arxiv.org/abs/1611.07004"
 
@@ -121,11 +119,12 @@ class Pix2PixModel(TranslationModel):
     # -- upstream weights -----------------------------------------------------------
     @classmethod
     def from_layout(cls, path, layout=None, config=None):
-        """Read an authors' Pix2Pix generator file (``latest_net_G.pth``; see :mod:`genzoo_pix2pix.convert`)."""
-        from . import PIX2PIX_MODELS
-        from .convert import read_generator_file
+        """Read an authors' Pix2Pix generator file (``latest_net_G.pth``; see :mod:`genzoo.nets.reference_files`)."""
+        from genzoo.nets.reference_files import read_generator_file
+
+        from . import LICENSE, PIX2PIX_MODELS, PIX2PIX_URL
 
         return read_generator_file(
-            path, config, family="pix2pix", known=PIX2PIX_MODELS, paper=PAPER, component="generator",
-            fixed={"netD": "none"}, layout=layout,
+            path, config, family="pix2pix", known=PIX2PIX_MODELS, url_template=PIX2PIX_URL,
+            card={"license": LICENSE, "paper": PAPER}, component="generator", fixed={"netD": "none"}, layout=layout,
         )  # fmt: skip
