@@ -232,9 +232,18 @@ def _refetch_hint(path: Path) -> str:
     return "Delete it and download or save the checkpoint again."
 
 
+def _finite(t: torch.Tensor) -> bool:
+    """Whether ``t`` holds no NaN/Inf. ``aminmax`` propagates both and is ~40x faster on CPU than ``isfinite().all()``."""
+    try:
+        lo, hi = torch.aminmax(t)
+        return bool(torch.isfinite(lo) & torch.isfinite(hi))
+    except (RuntimeError, NotImplementedError):  # a dtype aminmax lacks (float8)
+        return bool(torch.isfinite(t.float()).all())
+
+
 def warn_non_finite(tensors: Mapping[str, torch.Tensor], where: str, stacklevel: int = 3) -> list[str]:
     """Warn (:class:`NonFiniteWeightsWarning`) naming the floating tensors that hold NaN or Inf; return their names."""
-    bad = [k for k, t in tensors.items() if t.is_floating_point() and t.numel() and not bool(torch.isfinite(t).all())]
+    bad = [k for k, t in tensors.items() if t.is_floating_point() and t.numel() and not _finite(t)]
     if bad:
         warnings.warn(
             f"{where}: {len(bad)} tensor(s) hold NaN or Inf values: {_join(bad)}",
@@ -450,6 +459,7 @@ def write_folder(
     target = Path(os.path.abspath(os.path.expanduser(path)))  # "." -> the working directory, by name
     if target.exists() and not target.is_dir():
         raise CheckpointError(f"{target} exists and is a file; save to a folder path")
+    created = not target.exists()
     target.mkdir(parents=True, exist_ok=True)
     recover(target)
     old = _existing_checkpoint(target)
@@ -518,6 +528,8 @@ def write_folder(
         os.replace(stage / (_PLAN + ".part"), stage / _PLAN)  # from here on the save is rolled forward
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
+        if created:
+            target.rmdir()  # a failed save into a new folder leaves nothing behind
         raise
     _finish(target, stage)
     return target

@@ -118,6 +118,13 @@ def test_save_never_overwrites_a_file_the_checkpoint_does_not_list(tmp_path):
     assert read_meta(out)["components"] == {"generator": "generator.safetensors"}
 
 
+def test_a_failed_save_into_a_new_folder_leaves_nothing(tmp_path, monkeypatch):
+    monkeypatch.setattr("genzoo.checkpoint.render_card", lambda *a, **k: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        genzoo.save(toy(), tmp_path / "new")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_save_into_the_working_directory(tmp_path, monkeypatch):
     here = tmp_path / "here"
     here.mkdir()
