@@ -24,12 +24,15 @@ unpickles.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import json
 import os
 import re
 import secrets
 import shutil
+import socket
 import warnings
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, Iterable, Mapping
@@ -39,7 +42,14 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .card import render_card
-from .errors import CheckpointError, FormatVersionError, IntegrityError, MissingComponentError, NonFiniteWeightsWarning
+from .errors import (
+    CheckpointError,
+    ConfigError,
+    FormatVersionError,
+    IntegrityError,
+    MissingComponentError,
+    NonFiniteWeightsWarning,
+)
 from .model import GenzooModel, meta_device
 from .version import __version__
 
@@ -47,9 +57,12 @@ FORMAT = "genzoo"
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 CARD_FILE = "README.md"
-#: Staging folders of saves in progress live inside the target: ``.genzoo-tmp-<pid>-<hex>``.
+#: Staging folders of saves in progress live inside the target: ``.genzoo-tmp-<host>-<pid>-<hex>``.
 STAGE_PREFIX = ".genzoo-tmp-"
-_STAGE = re.compile(re.escape(STAGE_PREFIX) + r"(?P<pid>\d+)-[0-9a-f]+")
+#: This machine, as stage names carry it: a pid says nothing about another machine's
+#: processes (a folder on a shared file system), so their stages are never touched.
+HOST = re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:32] or "localhost"
+_STAGE = re.compile(re.escape(STAGE_PREFIX) + r"(?P<host>[A-Za-z0-9]+)-(?P<pid>\d+)-[0-9a-f]+")
 #: Written into a staging folder once every file is staged: the save may then be rolled forward.
 _PLAN = "plan.json"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -416,8 +429,14 @@ def _write_text(path: Path, text: str, mode: int) -> None:
     os.chmod(path, mode)
 
 
-def _json_config(model: GenzooModel) -> dict[str, Any]:
-    return json.loads(json.dumps(model.config_dict()))  # as config.json will hold it (tuples -> lists)
+def _same_config(model: GenzooModel, stored: Mapping[str, Any]) -> bool:
+    """Whether a checkpoint's stored config builds ``model``'s config (fields added since take their defaults)."""
+    try:
+        theirs = dataclasses.asdict(type(model).make_config(stored))
+    except ConfigError:
+        return False
+    as_json = lambda d: json.loads(json.dumps(d))  # noqa: E731 -- tuples and lists compare equal
+    return as_json(theirs) == as_json(model.config_dict())
 
 
 def _existing_checkpoint(target: Path) -> dict[str, Any] | None:
@@ -461,6 +480,17 @@ def write_folder(
         raise CheckpointError(f"{target} exists and is a file; save to a folder path")
     created = not target.exists()
     target.mkdir(parents=True, exist_ok=True)
+    try:
+        _write_into(model, target, name, card)
+    except BaseException:
+        if created:  # a failed save into a new folder leaves nothing (a plan left for recovery keeps it non-empty)
+            with contextlib.suppress(OSError):
+                target.rmdir()
+        raise
+    return target
+
+
+def _write_into(model: GenzooModel, target: Path, name: str | None, card: Mapping[str, Any] | None) -> None:
     recover(target)
     old = _existing_checkpoint(target)
     loaded = model.loaded_components()
@@ -493,7 +523,7 @@ def write_folder(
                 continue
             files[group] = file = component_file(group)
             tensors = _detach_for_save(state[group])
-            warn_non_finite(tensors, f"saving {model.family} component {group!r} to {target}", stacklevel=4)
+            warn_non_finite(tensors, f"saving {model.family} component {group!r} to {target}", stacklevel=5)
             hashes[file] = _write_safetensors(
                 stage / file, tensors, {"format": "pt", "genzoo_component": group, "genzoo_family": model.family}, file_mode
             )
@@ -528,16 +558,13 @@ def write_folder(
         os.replace(stage / (_PLAN + ".part"), stage / _PLAN)  # from here on the save is rolled forward
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
-        if created:
-            target.rmdir()  # a failed save into a new folder leaves nothing behind
         raise
     _finish(target, stage)
-    return target
 
 
 def _kept_components(model: GenzooModel, old: Mapping[str, Any] | None, target: Path, loaded: list[str]) -> dict[str, str]:
     """Group -> the target's file, for groups the model was loaded without that the target holds for this same model."""
-    if not old or old["family"] != model.family or old["config"] != _json_config(model):
+    if not old or old["family"] != model.family or not _same_config(model, old["config"]):
         return {}
     kept = {}
     for group in model.groups():
@@ -551,7 +578,7 @@ def _kept_components(model: GenzooModel, old: Mapping[str, Any] | None, target: 
 def _make_stage(target: Path, mode: int) -> Path:
     """A new hidden staging folder in ``target``, named with our pid so a later save can tell if we died."""
     while True:
-        stage = target / f"{STAGE_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
+        stage = target / f"{STAGE_PREFIX}{HOST}-{os.getpid()}-{secrets.token_hex(4)}"
         try:
             os.mkdir(stage, mode)  # mkdir honours the umask (mkdtemp would force 0700)
             return stage
@@ -601,7 +628,7 @@ def _pid_alive(pid: int) -> bool:
 def recover(folder: str | os.PathLike) -> None:
     """Finish or discard saves into ``folder`` whose process died; a live process's save is never touched.
 
-    A staging folder holding its plan was complete: it is rolled forward (its
+    Only stages made on this machine are judged (by pid). A staging folder holding its plan was complete: it is rolled forward (its
     files moved into place, config.json last). One without a plan never
     touched the checkpoint: it is deleted. Called on every save and every
     :func:`read_meta`; costs one directory listing.
@@ -612,7 +639,8 @@ def recover(folder: str | os.PathLike) -> None:
     except OSError:
         return
     for entry in entries:
-        if _pid_alive(int(_STAGE.fullmatch(entry.name)["pid"])):
+        owner = _STAGE.fullmatch(entry.name)
+        if owner["host"] != HOST or _pid_alive(int(owner["pid"])):
             continue
         stage = Path(entry.path)
         complete = (stage / _PLAN).is_file()

@@ -19,7 +19,7 @@ import torch
 from hubserver import HubServer
 
 import genzoo
-from genzoo.checkpoint import STAGE_PREFIX, read_meta, sha256_file
+from genzoo.checkpoint import HOST, STAGE_PREFIX, read_meta, sha256_file
 from genzoo.cli import main
 from genzoo.errors import CheckpointError, DtypeError, HubError, IntegrityError, NonFiniteWeightsWarning
 
@@ -101,6 +101,12 @@ def test_a_partial_model_saved_back_keeps_what_it_did_not_load(tmp_path):
     both = genzoo.load(out, verify=True)
     assert torch.equal(both.generator.fc.weight, part.generator.fc.weight)
     assert torch.equal(both.discriminator.norm.running_mean, full.discriminator.norm.running_mean)
+    # a config.json from before a field existed (it takes its default) is the same config
+    meta = json.loads((out / "config.json").read_text())
+    del meta["config"]["noise_dim"]
+    (out / "config.json").write_text(json.dumps(meta))
+    genzoo.save(genzoo.load(out, components=["generator"]), out)
+    assert (out / "discriminator.safetensors").read_bytes() == disc
     # over a checkpoint of another config the old discriminator cannot be kept: the new model replaces it
     other = genzoo.save(toy(3, noise_dim=4), tmp_path / "other")
     genzoo.save(part, other)
@@ -245,13 +251,14 @@ def test_stale_stages_of_dead_processes_are_removed_but_never_a_live_ones(tmp_pa
     dead.wait()
     alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        stages = {pid: out / f"{STAGE_PREFIX}{pid}-0badc0de" for pid in (dead.pid, alive.pid, os.getpid())}
+        stages = {pid: out / f"{STAGE_PREFIX}{HOST}-{pid}-0badc0de" for pid in (dead.pid, alive.pid, os.getpid())}
+        stages["other machine"] = out / f"{STAGE_PREFIX}othermachine-{dead.pid}-0badc0de"  # a shared file system
         for stage in stages.values():
             stage.mkdir()
             (stage / "generator.safetensors").write_bytes(b"half written")
         genzoo.save(toy(2), out)
         assert not stages[dead.pid].exists()
-        assert stages[alive.pid].is_dir() and stages[os.getpid()].is_dir()
+        assert stages[alive.pid].is_dir() and stages[os.getpid()].is_dir() and stages["other machine"].is_dir()
         assert (stages[alive.pid] / "generator.safetensors").read_bytes() == b"half written"
         assert same_weights(genzoo.load(out), toy(2))  # and they do not disturb loading
     finally:
