@@ -628,9 +628,10 @@ def _pid_alive(pid: int) -> bool:
 def recover(folder: str | os.PathLike) -> None:
     """Finish or discard saves into ``folder`` whose process died; a live process's save is never touched.
 
-    Only stages made on this machine are judged (by pid). A staging folder holding its plan was complete: it is rolled forward (its
-    files moved into place, config.json last). One without a plan never
-    touched the checkpoint: it is deleted. Called on every save and every
+    Only stages made on this machine are judged (by pid). A staging folder
+    holding its plan was complete: it is rolled forward (its files moved into
+    place, config.json last). One without a plan never touched the
+    checkpoint: it is deleted. Called on every save and every
     :func:`read_meta`; costs one directory listing.
     """
     folder = Path(folder)
