@@ -98,13 +98,18 @@ def load(
     cache_dir: str | os.PathLike | None = None,
     token: str | None = None,
     offline: bool | None = None,
+    verify: bool = False,
 ) -> GenzooModel:
     """Load a model by registered name, local folder or Hub repo id.
 
     ``components`` picks component groups (e.g. ``["generator"]``; only their
     files are read or downloaded), ``"inference"`` picks what the family needs
     for inference, ``None`` loads all. ``dtype`` is ``"fp32"``, ``"fp16"``,
-    ``"bf16"`` or a torch dtype; a missing accelerator falls back to the CPU.
+    ``"bf16"`` or a torch dtype; ``None`` means float32, whatever the files
+    store (integer buffers keep their type). A missing accelerator falls back
+    to the CPU. ``verify=True`` checks every file read against the sha256 its
+    config.json records (:class:`~genzoo.errors.IntegrityError` on a mismatch)
+    and warns about NaN/Inf weights; the default compares sizes only.
     """
     dev = resolve_device(device)
     dt = resolve_dtype(dtype)
@@ -160,7 +165,9 @@ def load(
         source = f"{repo_id}@{rev or revision or 'main'}"
     # An entry's own family: for 'PLUGIN:NAME' of a family that lost a clash, that plugin's family.
     model_class = registry.family(entry.family if entry is not None else meta["family"]).model_class()
-    model = checkpoint.load_folder(folder, model_class, meta, components=chosen, device=dev, dtype=dt, strict=strict)
+    model = checkpoint.load_folder(
+        folder, model_class, meta, components=chosen, device=dev, dtype=dt, strict=strict, verify=verify
+    )
     model.source = source
     return _finish(model, compile=compile, channels_last=channels_last)
 
@@ -239,7 +246,15 @@ def _did_you_mean(names: list[str]) -> str:
 
 
 def save(model: GenzooModel, path: str | os.PathLike, *, name: str | None = None, card: dict[str, Any] | None = None) -> Path:
-    """Write ``model`` as a genzoo folder (config.json, one safetensors per component, README.md)."""
+    """Write ``model`` as a genzoo folder (config.json, one safetensors per component, README.md).
+
+    ``path`` may be new, empty (``"."`` included) or a genzoo checkpoint: genzoo
+    replaces only the files its config.json lists and keeps everything else
+    there; any other non-empty folder is refused with a ``CheckpointError``.
+    A group the model was loaded without keeps the target's file when the
+    target holds the same family and config. An interrupted save is completed
+    or discarded on the next access (docs/checkpoints.md, "Saving safely").
+    """
     if not isinstance(model, GenzooModel):
         raise TypeError(f"genzoo.save needs a genzoo model, got {type(model).__name__}")
     return checkpoint.write_folder(model, path, name=name, card=card)

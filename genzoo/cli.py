@@ -169,11 +169,54 @@ def cmd_pull(args: argparse.Namespace) -> int:
         if ref is None:
             registry.model(args.name)  # raises with suggestions
         repo_id, revision = ref[0], args.revision or ref[1]
-    folder, meta, chosen = hub.download(repo_id, revision, components, with_card=True)
+    folder, meta, chosen = hub.download(repo_id, revision, components, with_card=True, verify=True)
     if args.json:
         _print_json({"repo_id": repo_id, "folder": str(folder), "commit": folder.name, "components": chosen})
     else:
         print(f"pulled {repo_id}@{folder.name[:12]} ({meta['family']}; {', '.join(chosen)}) to {folder}")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Check a checkpoint's files against the sha256 (or, for old checkpoints, the sizes) its config.json records."""
+    from pathlib import Path
+
+    from . import checkpoint, hub
+    from .plugins import get_registry
+    from .registry import BundledSource, HubSource, UrlSource
+
+    registry = get_registry()
+    if args.name in registry.models:
+        entry = registry.models[args.name]
+        source = entry.source
+        if isinstance(source, BundledSource):
+            folder = source.folder()
+        elif isinstance(source, UrlSource):
+            from .convert import fetch_url_folder
+
+            folder = fetch_url_folder(entry, progress=not args.json)
+        elif isinstance(source, HubSource) and not source.layout:
+            folder = hub.download(source.repo_id, args.revision or source.revision, None)[0]
+        else:
+            raise GenzooError(
+                f"{args.name} is an upstream repo converted on load; genzoo recorded no hashes for its files "
+                "(huggingface_hub checks their LFS sha256 when it downloads them)"
+            )
+    elif Path(args.name).expanduser().is_dir():
+        folder = Path(args.name).expanduser()
+    elif (ref := hub.parse_repo_ref(args.name)) is not None:
+        folder = hub.download(ref[0], args.revision or ref[1], None)[0]
+    else:
+        registry.model(args.name)  # raises with suggestions
+        raise AssertionError("unreachable")
+    checked = checkpoint.verify_files(folder, checkpoint.read_meta(folder))
+    if args.json:
+        _print_json({"folder": str(folder), "files": checked})
+        return 0
+    how = {"sha256": "sha256 ok", "size": "size ok (no sha256 recorded)", "none": "unchecked (nothing recorded)"}
+    print(_table([[name, how[kind]] for name, kind in checked.items()], ["file", "check"]))
+    hashed = sum(kind == "sha256" for kind in checked.values())
+    print(f"verified {folder}: {hashed} of {len(checked)} files by sha256")
     return 0
 
 
@@ -466,6 +509,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--revision", help="branch, tag or commit (default: the pinned one)")
     p.add_argument("--components", help="comma-separated component groups (default: all)")
     p.set_defaults(func=cmd_pull)
+
+    p = sub.add_parser("verify", parents=[common],
+                       help="check a checkpoint's files against the sha256 its config.json records")
+    p.add_argument("name", help="registered model name, local folder or Hub repo id (user/repo[@rev])")
+    p.add_argument("--revision", help="Hub branch, tag or commit (default: the pinned one)")
+    p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("push", parents=[common], help="upload a saved genzoo folder to the Hub")
     p.add_argument("folder", help="folder written by genzoo.save")

@@ -35,7 +35,7 @@ from typing import Any, Iterable, Mapping
 
 import torch
 
-from .checkpoint import load_state_into
+from .checkpoint import load_state_into, warn_non_finite
 from .errors import CheckpointError, ConfigError, DownloadError, MissingComponentError, OfflineError
 from .model import GenzooModel, meta_device
 from .registry import UrlSource
@@ -157,7 +157,7 @@ def build(
     for key, value in converted.tensors.items():
         if key in keep or key not in known:  # keys of no group stay, to be reported as unexpected
             value = value.to(device)
-            tensors[key] = value.to(dtype) if dtype is not None and value.is_floating_point() else value
+            tensors[key] = value.to(dtype or torch.float32) if value.is_floating_point() else value  # load's dtype rule
     load_state_into(model, tensors, chosen, strict=strict, where=where)
     model.card = dict(converted.card)
     if model_class.extra_files and converted.extra_folder is not None:
@@ -219,6 +219,7 @@ def convert(
             raise CheckpointError(f"cannot read {text} as {model_class.family} weights: " + "; ".join(errors))
         where = f"{repo_id}@{path.name}"
     converted = model_class.from_layout(path, layout, dict(config or {}))
+    warn_non_finite(converted.tensors, f"converting {where}", stacklevel=3)
     model = build(model_class, converted, components=components, device=device, dtype=dtype, where=where)
     model.source = text
     return model

@@ -22,7 +22,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 from torch.utils.data import Dataset
 
-from .errors import ConfigError, MissingComponentError, ShapeError
+from .errors import ConfigError, DtypeError, MissingComponentError, ShapeError
 
 #: What a task method returns: ``"images"`` is ``(images, nrow)``, a batch in the
 #: model's output range laid out as a grid with ``nrow`` per row; ``"table"`` is a
@@ -541,9 +541,23 @@ class GenzooModel(nn.Module):
 
     @property
     def dtype(self) -> torch.dtype:
+        """The dtype of the floating parameters (float32 if none); :class:`DtypeError` if they are mixed.
+
+        ``genzoo.load`` gives every floating tensor one dtype, so a mix only comes
+        from changing parts of a model by hand; answering with one of them would
+        make inputs that fail later, far from the cause.
+        """
+        counts: dict[torch.dtype, int] = {}
         for t in self.parameters():
-            return t.dtype
-        return torch.float32
+            if t.is_floating_point():
+                counts[t.dtype] = counts.get(t.dtype, 0) + 1
+        if len(counts) > 1:
+            mix = ", ".join(f"{str(d).removeprefix('torch.')} ({n} tensors)" for d, n in counts.items())
+            raise DtypeError(
+                f"this {self.family or type(self).__name__} model's parameters mix dtypes: {mix}; "
+                "cast it to one, e.g. model.to(torch.float32)"
+            )
+        return next(iter(counts), torch.float32)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
