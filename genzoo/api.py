@@ -14,7 +14,7 @@ import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import torch
 
@@ -275,7 +275,12 @@ class ModelInfo:
     config: dict[str, Any] = field(default_factory=dict)
     card: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    #: Task names, the default first (declared on the family's model class with ``genzoo.task``).
     tasks: list[str] = field(default_factory=list)
+    #: Each task's declaration: name, method, default, returns, description, options.
+    task_specs: list[dict[str, Any]] = field(default_factory=list)
+    #: What the model's tasks take (channels, size, value range, normalisation); ``None``: no image input.
+    input_spec: dict[str, Any] | None = None
     models: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -295,14 +300,14 @@ def info(name: str) -> ModelInfo:
         return ModelInfo(
             name=name, kind="model", family=e.family, plugin=e.plugin,
             source=str(e.source) if e.source else None, config=dict(e.config),
-            card=card, description=e.description,
+            card=card, description=e.description, **_contract_facts(e.family, e.config),
         )  # fmt: skip
     if name in registry.families:
         f = registry.families[name]
         return ModelInfo(
             name=name, kind="family", family=name, plugin=f.plugin, description=f.description,
-            tasks=list(f.tasks), models=registry.list_models(family=name),
-            card={"paper": f.paper} if f.paper else {},
+            models=registry.list_models(family=name), card={"paper": f.paper} if f.paper else {},
+            **_contract_facts(name, {}),
         )  # fmt: skip
     if Path(name).is_dir():
         meta, kind, source = checkpoint.read_meta(name), "folder", str(Path(name))
@@ -313,7 +318,23 @@ def info(name: str) -> ModelInfo:
         registry.model(name)  # raises UnknownModelError with suggestions
         raise AssertionError("unreachable")
     card = dict(meta.get("card") or {})
+    facts = _contract_facts(meta["family"], meta["config"]) if meta["family"] in registry.families else {}
     return ModelInfo(
         name=meta.get("name") or name, kind=kind, family=meta["family"], source=source,
-        config=dict(meta["config"]), card=card, description=card.get("description", ""),
+        config=dict(meta["config"]), card=card, description=card.get("description", ""), **facts,
     )  # fmt: skip
+
+
+def _contract_facts(family: str, config: Mapping[str, Any]) -> dict[str, Any]:
+    """Tasks and input spec of ``family`` with ``config``: read from the model class, built on the meta device."""
+    from .model import meta_device
+
+    cls = get_registry().family(family).model_class()
+    specs = cls.task_specs()
+    with meta_device():
+        spec = cls(cls.make_config(config)).input_spec
+    return {
+        "tasks": list(specs),
+        "task_specs": [s.as_dict() for s in specs.values()],
+        "input_spec": spec.as_dict() if spec is not None else None,
+    }

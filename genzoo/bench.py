@@ -14,11 +14,9 @@ Inference: the model's main task on a batch of ``batch_size`` -- genzoo's
 model loaded with the requested dtype / ``compile`` / ``channels_last`` and run
 under ``torch.inference_mode()``, against the same weights in fp32, eager,
 under ``torch.no_grad()``. What the task is and what its input looks like
-comes from the model (see :func:`workload`): a family can say so with an
-optional ``bench_inputs(batch_size)`` method; without one, genzoo picks the
-first of ``translate``, ``sample``, ``reconstruct``, ``encode_image`` the model
-has (its ``default_task`` first) and builds the input from the model's
-``image_shape`` or its config (``input_nc`` / ``channels``, ``image_size``).
+comes from the model's ``bench_inputs(batch_size)`` (a hook of the family
+contract, :class:`genzoo.GenzooModel`; by default the default task with
+``n=batch_size``).
 
 Like timm's ``benchmark.py``, the bench runs in the precision and on the
 device it is asked for and never falls back: ``--device cuda`` without CUDA,
@@ -41,8 +39,6 @@ import torch
 
 from .errors import ConfigError
 
-#: Methods genzoo knows how to feed, in the order it looks for them (after the model's ``default_task``).
-DEFAULT_METHODS = ("translate", "sample", "reconstruct", "encode_image")
 _DTYPE_NAMES = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}
 
 
@@ -101,49 +97,6 @@ class Workload:
     unit: str = "images"
 
 
-def image_shape(model: Any) -> tuple[int, int, int]:
-    """(C, H, W) of the images the model takes: its ``image_shape``, else from its config."""
-    shape = getattr(model, "image_shape", None)
-    if isinstance(shape, tuple) and len(shape) == 3:
-        return shape
-    c = getattr(model, "config", None)
-    channels = getattr(c, "input_nc", None) or getattr(c, "channels", None)
-    size = getattr(c, "image_size", None)
-    if not channels or not size:
-        raise ConfigError(
-            f"cannot tell the input image shape of {type(model).__name__}: it has no image_shape and its config "
-            "no channels/input_nc and image_size; give the model a bench_inputs(batch_size) method"
-        )
-    return (int(channels), int(size), int(size))
-
-
-def _images(model: Any, n: int, seed: int) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    return (torch.rand((n, *image_shape(model)), generator=g) * 2 - 1).to(model.device, model.dtype)
-
-
-#: method -> (model, batch size, seed) -> (args, kwargs) for it.
-_INPUTS: dict[str, Callable[[Any, int, int], tuple[tuple, dict]]] = {
-    "translate": lambda m, n, seed: ((_images(m, n, seed),), {"batch_size": n}),
-    "sample": lambda m, n, seed: ((n,), {"seed": seed}),
-    "reconstruct": lambda m, n, seed: ((_images(m, n, seed),), {}),
-    "encode_image": lambda m, n, seed: ((_images(m, n, seed),), {}),
-}
-
-
-def bench_method(model: Any) -> str:
-    """The method `genzoo bench` times when the model has no ``bench_inputs`` hook."""
-    default = getattr(model, "default_task", None)
-    for name in ((default,) if default in _INPUTS else ()) + DEFAULT_METHODS:
-        if callable(getattr(model, name, None)):
-            return name
-    raise ConfigError(
-        f"genzoo bench does not know how to run a {getattr(model, 'family', '') or type(model).__name__} model: "
-        f"it has none of {', '.join(DEFAULT_METHODS)}; give the model a bench_inputs(batch_size) method "
-        "that returns (method name, keyword arguments)"
-    )
-
-
 def _channels_last(x: Any) -> Any:
     if isinstance(x, torch.Tensor) and x.dim() == 4 and x.is_floating_point():
         return x.contiguous(memory_format=torch.channels_last)
@@ -153,23 +106,20 @@ def _channels_last(x: Any) -> Any:
 def workload(model: Any, batch_size: int, *, channels_last: bool = False, seed: int = 0) -> Workload:
     """The model's main inference call on a batch of ``batch_size``, inputs on its device and dtype.
 
-    A model may define ``bench_inputs(batch_size) -> (method_name, kwargs)``
-    (tensors on its device and dtype) to choose; otherwise see :func:`bench_method`.
-    ``channels_last`` converts 4-D float inputs to that memory format.
+    The model says what that is: ``bench_inputs(batch_size) -> (method name,
+    keyword arguments)``. ``channels_last`` converts 4-D float inputs to that
+    memory format. ``seed`` is kept for callers; the inputs are the model's own.
     """
-    hook = getattr(model, "bench_inputs", None)
-    if callable(hook):
-        task, kwargs = hook(batch_size)
-        args: tuple = ()
-        kwargs = dict(kwargs)
-    else:
-        task = bench_method(model)
-        args, kwargs = _INPUTS[task](model, batch_size, seed)
+    from .model import GenzooModel
+
+    if not isinstance(model, GenzooModel):
+        raise ConfigError(f"genzoo bench needs a genzoo model, got {type(model).__name__}; define bench_inputs on a GenzooModel")
+    task, kwargs = model.bench_inputs(batch_size)
+    kwargs = dict(kwargs)
     if channels_last:
-        args = tuple(_channels_last(a) for a in args)
         kwargs = {k: _channels_last(v) for k, v in kwargs.items()}
     method = getattr(model, task)
-    return Workload(task=task, call=lambda: method(*args, **kwargs), items=batch_size)
+    return Workload(task=task, call=lambda: method(**kwargs), items=batch_size)
 
 
 # -- the plain-PyTorch way ---------------------------------------------------

@@ -57,6 +57,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Task options whose `genzoo run` flag differs from the keyword the task method takes.
+TASK_FLAGS = {"inputs": "--input", "templates": "--template"}
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from .api import info
 
@@ -75,8 +79,14 @@ def cmd_info(args: argparse.Namespace) -> int:
             print(f"  {key + ':':<9} {i.card[key]}")
     for key, value in (i.card.get("metrics") or {}).items():
         print(f"  metric:   {key} = {value}")
-    if i.tasks:
-        print(f"  tasks:    {', '.join(i.tasks)}")
+    for spec in i.task_specs:
+        options = " ".join(TASK_FLAGS.get(o, f"--{o}") for o in spec["options"])
+        mark = " (default)" if spec["default"] else ""
+        print(f"  task:     {spec['name']}{mark}: {spec['description']}" + (f" [{options}]" if options else ""))
+    if i.input_spec:
+        from .model import InputSpec
+
+        print(f"  input:    {InputSpec(**i.input_spec).describe()}")
     if i.kind == "family":
         print(f"  models:   {', '.join(i.models) or '-'}")
     if i.config:
@@ -192,7 +202,7 @@ def _names(values: list[str] | None) -> list[str] | None:
 
 def _print_rows(result: dict[str, Any]) -> None:
     rows = result.get("rows") or []
-    columns = [c for c in ("input", "prediction", "probability", "truth") if any(c in r for r in rows)]
+    columns = list(dict.fromkeys(k for r in rows for k, v in r.items() if not isinstance(v, (list, dict))))
     print(_table([[str(r.get(c, "")) for c in columns] for r in rows], columns))
     if "accuracy" in result:
         print(f"accuracy: {result['accuracy']:.4g} ({len(rows)} images)")
@@ -216,6 +226,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         "inputs": inputs or None, "labels": parse_labels(args.labels), "path": args.path,
         "classes": _names(args.classes), "templates": args.template or None,
     }  # fmt: skip
+    _check_task_flags(model, task, options)
     result = run_task(model, task, options)
     if isinstance(result, dict):  # a task that answers with a table (zero-shot classification)
         images = result.get("images")
@@ -244,6 +255,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         print(f"wrote {len(images)} images to {out}")
     return 0
+
+
+def _check_task_flags(model: Any, task: str | None, options: dict[str, Any]) -> None:
+    """Name the command-line flags (not the keywords) when a task does not take what was given."""
+    spec = model.task_specs().get(task or model.default_task())
+    if spec is None:
+        return  # run_task says the task is unknown
+    flag = lambda o: TASK_FLAGS.get(o, f"--{o}")  # noqa: E731
+    extra = [o for o, v in options.items() if v is not None and o not in spec.options]
+    if extra:
+        raise GenzooError(
+            f"task {spec.name!r} of {model.family} does not take {', '.join(map(flag, extra))}; "
+            f"it takes: {', '.join(map(flag, spec.options)) or 'no options'}"
+        )
 
 
 def _run_folder(args: argparse.Namespace) -> int:

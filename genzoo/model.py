@@ -201,6 +201,8 @@ class GenzooModel(nn.Module):
     #: Upstream layouts :meth:`from_layout` reads, each with the files a Hub repo in it
     #: holds (``"a|b"``: the first that exists; a trailing ``"?"``: optional). See genzoo.convert.
     layouts: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+    #: Config overrides for a tiny instance: what :func:`genzoo.testing.check_family` builds.
+    tiny_config: ClassVar[Mapping[str, Any]] = {}
 
     def __init__(self, config: Any):
         super().__init__()
@@ -407,8 +409,8 @@ class GenzooModel(nn.Module):
         extra = sorted(set(given) - set(spec.options))
         if extra:
             raise ConfigError(
-                f"task {name!r} of {self.family} does not take {', '.join('--' + e for e in extra)}; "
-                f"it takes: {', '.join('--' + a for a in spec.options) or 'no options'}"
+                f"task {name!r} of {self.family} does not take {', '.join(extra)}; "
+                f"it takes: {', '.join(spec.options) or 'no options'}"
             )
         return getattr(self, spec.method)(**given)
 

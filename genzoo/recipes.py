@@ -15,6 +15,7 @@ from typing import Any
 
 from .api import create
 from .data import DatasetError, get_dataset, known_dataset
+from .errors import ConfigError
 from .model import GenzooModel
 from .plugins import get_registry
 from .training import TrainConfig, TrainResult, seed_everything, train
@@ -30,8 +31,9 @@ def load_split(model: GenzooModel, data: str, split: str, options: dict[str, Any
         own = model.folder_dataset(Path(data).expanduser(), split, **options)
         if own is not None:
             return own
-    size = getattr(model.config, "image_size", None)
-    channels = getattr(model.config, "channels", None)
+    spec = model.input_spec  # the images the family trains on; None: the dataset's own
+    size = None if spec is None or spec.size is None else spec.size[0] if spec.size[0] == spec.size[1] else spec.size
+    channels = spec.channels if spec is not None else None
     return get_dataset(data, split, size=size, channels=channels, **options)
 
 
@@ -69,15 +71,15 @@ def train_recipe(
     """
     seed_everything(seed)  # the initial weights depend on the seed too
     model = create(family, **(config or {}))
-    defaults = dict(getattr(type(model), "train_defaults", {}) or {})
+    if not model.trains():
+        raise ConfigError(f"the {model.family} family cannot be trained: it implements no training_step")
+    defaults = dict(type(model).train_defaults)
     train_set = load_split(model, data, "train", data_options)
     try:
         test_set = load_split(model, data, "test", data_options)
     except DatasetError:
         test_set = None  # a folder without a test split: no held-out metrics
-    adapt = getattr(model, "adapt_to_data", None)
-    if callable(adapt):  # a family may take facts from the data into its config (CLIP: the class names)
-        adapt(train_set)
+    model.adapt_to_data(train_set)  # a family may take facts from the data into its config (CLIP: the class names)
     steps = steps or defaults.get("steps", 1000)
     cfg = TrainConfig(
         steps=steps,

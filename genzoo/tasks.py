@@ -35,21 +35,26 @@ def images_of(dataset: Any) -> torch.Tensor:
     return torch.stack([item[0] if isinstance(item, (list, tuple)) else item for item in dataset])
 
 
-def inputs_or_digits(
-    model: Any, image_shape: Sequence[int], inputs: Any, n: int, seed: int
-) -> torch.Tensor:
-    """User images (paths, PIL images, tensors) resized to ``image_shape``, or ``n`` held-out test digits."""
-    from . import images as gi
+def input_label(inputs: Any, i: int) -> str:
+    """How a table row names input ``i``: its file name when the inputs are paths, else its position."""
+    from pathlib import Path
+
+    items = inputs if isinstance(inputs, (list, tuple)) else [inputs] if inputs is not None else []
+    if i < len(items) and isinstance(items[i], (str, Path)):
+        return Path(items[i]).name
+    return f"input {i}" if items else f"test digit {i}"
+
+
+def inputs_or_digits(model: Any, inputs: Any, n: int, seed: int) -> torch.Tensor:
+    """User images (paths, PIL images, arrays, tensors) through ``model.preprocess``, or ``n`` held-out test digits."""
     from .data import DigitsDataset
 
-    c, h, _ = image_shape
-    if inputs:
-        x = gi.to_tensor(inputs, size=h, channels=c)
-    else:
-        test = DigitsDataset("test", size=h)
-        idx = torch.randperm(len(test.images), generator=torch.Generator().manual_seed(seed))[:n]
-        x = test.images[idx]
-    return x.to(model.device, model.dtype)
+    if inputs is not None and (not isinstance(inputs, (list, tuple)) or len(inputs)):
+        return model.preprocess(inputs)
+    c, h, _ = model.image_shape
+    test = DigitsDataset("test", size=h, channels=c)
+    idx = torch.randperm(len(test.images), generator=torch.Generator().manual_seed(seed))[:n]
+    return test.images[idx].to(model.device, model.dtype)
 
 
 def translate_folder(

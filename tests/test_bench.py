@@ -65,7 +65,7 @@ def test_python_api_and_hook():
     assert json.loads(json.dumps(r.as_dict()))["inference"]["batch_size"] == 3
 
     model = genzoo.load("ae-digits")
-    assert bench.bench_method(model) == "reconstruct" and bench.image_shape(model) == (1, 16, 16)
+    assert bench.workload(model, 2).task == "reconstruct" and model.image_shape == (1, 16, 16)
     model.bench_inputs = lambda n: ("encode", {"images": torch.zeros(n, 1, 16, 16)})  # a family's own choice
     w = bench.workload(model, 4)
     assert w.task == "encode" and w.call().shape[0] == 4
@@ -98,4 +98,4 @@ def test_errors(capsys):
         main(["bench", "vae-digits", "--dtype", "fp8"])
     capsys.readouterr()
     with pytest.raises(genzoo.ConfigError, match="bench_inputs"):
-        bench.bench_method(torch.nn.Linear(2, 2))
+        bench.workload(torch.nn.Linear(2, 2), 2)

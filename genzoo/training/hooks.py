@@ -24,7 +24,7 @@ DEFAULT_OPTIMIZER = "main"
 def _check_model(model: Any) -> None:
     if not isinstance(model, GenzooModel):
         raise ConfigError(f"train() needs a genzoo model (a GenzooModel subclass), got {type(model).__name__}")
-    missing = [m for m in ("configure_optimizers", "training_step") if not callable(getattr(model, m, None))]
+    missing = [m for m in ("configure_optimizers", "training_step") if not model.implements(m)]
     if missing:
         raise ConfigError(
             f"{type(model).__name__} ({model.family or 'no family'}) cannot be trained: it does not implement "
@@ -56,10 +56,7 @@ def _optimizers(model: GenzooModel, cfg: TrainConfig) -> dict[str, torch.optim.O
 
 
 def _schedulers(model: GenzooModel, optimizers: dict[str, torch.optim.Optimizer], cfg: TrainConfig) -> dict[str, tuple[Any, str]]:
-    hook = getattr(model, "configure_schedulers", None)
-    if hook is None:
-        return {}
-    out = hook(optimizers, cfg) or {}
+    out = model.configure_schedulers(optimizers, cfg) or {}
     result: dict[str, tuple[Any, str]] = {}
     for name, value in dict(out).items():
         if name not in optimizers:

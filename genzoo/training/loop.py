@@ -153,7 +153,7 @@ def _train(run: _Run, dataset: Dataset, eval_dataset: Any, collate_fn: Callable 
         metrics_log = _MetricsLog(run.out / METRICS_FILE, step if resume_from is not None else None)
         (run.out / CONFIG_FILE).write_text(json.dumps(cfg.as_dict(), indent=2) + "\n", encoding="utf-8")
 
-    if cfg.eval_every and (eval_dataset is None or not callable(getattr(model, "evaluate", None))):
+    if cfg.eval_every and (eval_dataset is None or not model.implements("evaluate")):
         warnings.warn(
             f"eval_every={cfg.eval_every} has no effect: evaluation needs an eval_dataset and a "
             f"{type(model).__name__}.evaluate(eval_dataset) method",
@@ -212,7 +212,7 @@ def _train(run: _Run, dataset: Dataset, eval_dataset: Any, collate_fn: Callable 
         window_start, window_steps = now, 0
 
     def evaluate() -> None:
-        if eval_dataset is None or not callable(getattr(model, "evaluate", None)):
+        if eval_dataset is None or not model.implements("evaluate"):
             return
         if info.is_main:
             with run.unwrapped():

@@ -16,7 +16,6 @@ def genzoo_register_families(registry):
         "autoencoder",
         model="genzoo_autoencoder.model:AutoencoderModel",
         description="Convolutional autoencoder; set denoising=True for the denoising variant.",
-        tasks=["reconstruct", "denoise", "anomaly_score"],
         paper=PAPER,
     )
 

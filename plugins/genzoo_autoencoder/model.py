@@ -16,9 +16,9 @@ import torch
 import torch.nn.functional as F
 
 from genzoo.interfaces import expect_images
-from genzoo.model import GenzooModel
+from genzoo.model import GenzooModel, InputSpec, task
 from genzoo.nets import ConvDecoder, ConvEncoder
-from genzoo.tasks import images_of, inputs_or_digits
+from genzoo.tasks import images_of, input_label, inputs_or_digits
 
 
 @dataclass
@@ -50,6 +50,7 @@ class AutoencoderModel(GenzooModel):
     inference_components = ("encoder", "decoder")
     pipeline_tag = "image-to-image"
     train_defaults = {"steps": 3000, "batch_size": 64}
+    tiny_config = {"latent_dim": 4, "widths": [4, 8]}
 
     def __init__(self, config: AEConfig):
         super().__init__(config)
@@ -62,8 +63,14 @@ class AutoencoderModel(GenzooModel):
         return f"{kind} with a {self.config.latent_dim}-d latent"
 
     @property
-    def image_shape(self) -> tuple[int, int, int]:
-        return self.encoder.input_shape
+    def input_spec(self) -> InputSpec:
+        """Images of the config's size and channels in [-1, 1]."""
+        return InputSpec(self.config.channels, (self.config.image_size, self.config.image_size))
+
+    def bench_inputs(self, batch_size: int) -> tuple[str, dict]:
+        g = torch.Generator().manual_seed(0)
+        x = torch.rand((batch_size, *self.image_shape), generator=g) * 2 - 1
+        return "reconstruct", {"images": x.to(self.device, self.dtype)}
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         return self.encoder(expect_images(images, self.image_shape))
@@ -117,19 +124,27 @@ class AutoencoderModel(GenzooModel):
         return out
 
     # -- genzoo run ------------------------------------------------------
+    @task("reconstruct", default=True)
     @torch.no_grad()
     def run_reconstruct(self, n: int = 16, seed: int = 0, inputs=None):
         """Top row: inputs (test digits by default); bottom row: reconstructions."""
-        x = inputs_or_digits(self, self.image_shape, inputs, n, seed)
+        x = inputs_or_digits(self, inputs, n, seed)
         return torch.cat([x, self.reconstruct(x)]), len(x)
 
+    @task("denoise")
     @torch.no_grad()
     def run_denoise(self, n: int = 16, seed: int = 0, inputs=None):
         """Rows: clean inputs, corrupted inputs, denoised outputs."""
-        x = inputs_or_digits(self, self.image_shape, inputs, n, seed)
+        x = inputs_or_digits(self, inputs, n, seed)
         g = torch.Generator(device=x.device).manual_seed(seed)
         noisy = corrupt(x, self.config.noise_std, self.config.mask_prob, g)
         return torch.cat([x, noisy, self.denoise(noisy)]), len(x)
 
-    tasks = {"reconstruct": "run_reconstruct", "denoise": "run_denoise"}
-    default_task = "reconstruct"
+    @task("anomaly_score", returns="table")
+    @torch.no_grad()
+    def run_anomaly_score(self, n: int = 16, seed: int = 0, inputs=None):
+        """Per-image anomaly score (reconstruction MSE) of the inputs (test digits by default); high = unusual."""
+        x = inputs_or_digits(self, inputs, n, seed)
+        scores = self.anomaly_score(x).float().cpu().tolist()
+        rows = [{"input": input_label(inputs, i), "anomaly_score": round(s, 6)} for i, s in enumerate(scores)]
+        return {"rows": rows, "images": torch.cat([x, self.reconstruct(x)]), "nrow": len(x)}

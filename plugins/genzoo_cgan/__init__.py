@@ -18,7 +18,6 @@ def genzoo_register_families(registry):
         "cgan",
         model="genzoo_cgan.model:CGANModel",
         description="Class-conditional DCGAN; the discriminator sees the label as input channels or by projection.",
-        tasks=["sample", "interpolate"],
         paper=PAPER,
     )
 

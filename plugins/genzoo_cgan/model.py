@@ -34,6 +34,7 @@ from genzoo.errors import ConfigError, ShapeError
 from genzoo.interfaces import Discriminator, Generator, expect_images
 from genzoo.nets import bottom_size
 from genzoo.latent import latent_path
+from genzoo.model import task
 from genzoo_gan.model import AdversarialModel, DCGANBody, DCGANFeatures, GANConfig, dcgan_init_
 
 D_CONDITIONING = ("concat", "projection")
@@ -127,6 +128,7 @@ class CGANModel(AdversarialModel):
     family = "cgan"
     config_class = CGANConfig
     inference_components = ("generator_ema",)
+    tiny_config = {"noise_dim": 16, "embed_dim": 8, "g_widths": [32, 16], "d_widths": [16, 32]}
     # The Hub has no class-conditional pipeline tag; none is claimed.
     pipeline_tag = None
 
@@ -240,15 +242,14 @@ class CGANModel(AdversarialModel):
         return out
 
     # -- genzoo run ------------------------------------------------------
+    @task("sample", default=True)
     def run_sample(self, n: int = 10, labels: list[int] | None = None, seed: int = 0):
         """A class grid: one row per label (all classes by default), ``n`` samples per row."""
         return self.class_grid(n, labels, seed=seed)
 
+    @task("interpolate")
     def run_interpolate(self, seed: int = 0, steps: int = 10, labels: list[int] | None = None, path: str = "spherical"):
         """One row per label (all classes by default): the same noise path drawn as each class."""
         z = self.noise(2, seed)
         rows = list(range(self.config.num_classes)) if labels is None else labels
         return self.interpolate(z[0], z[1], rows, steps, path), steps
-
-    tasks = {"sample": "run_sample", "interpolate": "run_interpolate"}
-    default_task = "sample"

@@ -31,7 +31,6 @@ def genzoo_register_families(registry):
         "clip",
         model="genzoo_clip.model:CLIPModel",
         description="CLIP: contrastive image-text towers (ViT + text transformer); zero-shot classification.",
-        tasks=["zero_shot"],
         paper=PAPER,
     )
 

@@ -33,7 +33,7 @@ from torch import nn
 
 from genzoo.errors import ConfigError, ShapeError
 from genzoo.interfaces import Encoder, TextEncoder
-from genzoo.model import GenzooModel
+from genzoo.model import GenzooModel, InputSpec, task
 
 from genzoo.losses import clip_contrastive_loss, gather_features
 from .preprocess import OPENAI_MEAN, OPENAI_STD, load_images, preprocess_images, unnormalize
@@ -254,8 +254,6 @@ class CLIPModel(GenzooModel):
     pipeline_tag = "zero-shot-image-classification"
     extra_files = (VOCAB_FILE, MERGES_FILE)
     train_defaults = {"steps": 2000, "batch_size": 128}
-    tasks = {"zero_shot": "run_zero_shot"}
-    default_task = "zero_shot"
     #: Upstream layouts (``genzoo convert clip``, ``HubSource(..., layout=...)``) and the files a Hub repo
     #: in each holds: "a|b" is the first of a and b that exists, a trailing "?" marks an optional file.
     layouts = {
@@ -317,6 +315,17 @@ class CLIPModel(GenzooModel):
         c = self.config
         x = preprocess_images(images, c.image_size, c.channels, c.image_mean, c.image_std)
         return x.to(self.device, self.dtype)
+
+    @property
+    def input_spec(self) -> InputSpec:
+        """Square images of ``image_size``, scaled to [0, 1] and normalised with ``image_mean``/``image_std``."""
+        c = self.config
+        return InputSpec(c.channels, (c.image_size, c.image_size), (0.0, 1.0), tuple(c.image_mean), tuple(c.image_std))
+
+    def bench_inputs(self, batch_size: int) -> tuple[str, dict]:
+        g = torch.Generator().manual_seed(0)
+        pixels = torch.randn((batch_size, *self.image_shape), generator=g)
+        return "encode_image", {"pixels": pixels.to(self.device, self.dtype)}
 
     def encode_image(self, pixels: torch.Tensor, normalize: bool = False) -> torch.Tensor:
         """Image features of preprocessed pixels (``preprocess`` makes them)."""
@@ -520,6 +529,7 @@ class CLIPModel(GenzooModel):
         return {"zero_shot_accuracy": correct / max(len(labels), 1)}
 
     # -- genzoo run ------------------------------------------------------------------
+    @task("zero_shot", default=True, returns="table")
     def run_zero_shot(
         self,
         inputs: Any = None,

@@ -53,7 +53,6 @@ def genzoo_register_families(registry):
         "cyclegan",
         model="genzoo_cyclegan.model:CycleGANModel",
         description="CycleGAN: unpaired image-to-image translation (ResNet generators, PatchGANs, cycle + identity losses).",
-        tasks=["translate"],
         paper=PAPER,
     )
 

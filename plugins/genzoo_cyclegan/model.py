@@ -58,6 +58,8 @@ class CycleGANConfig(ReferenceNetsConfig):
 class CycleGANModel(TranslationModel):
     family = "cyclegan"
     config_class = CycleGANConfig
+    tiny_config = {"input_nc": 1, "output_nc": 1, "image_size": 16, "netG": "resnet_1blocks", "ngf": 4,
+                   "netD": "n_layers", "n_layers_D": 2, "ndf": 4}  # fmt: skip
     inference_components = ("generator",)
     train_defaults = {"steps": 2000, "batch_size": 8}
     layouts = {"reference": ("latest_net_G.pth|latest_net_G_A.pth|model.pth",)}

@@ -18,7 +18,6 @@ def genzoo_register_families(registry):
         "gan",
         model="genzoo_gan.model:GANModel",
         description="DCGAN: minimax, non-saturating, LSGAN or hinge loss; optional R1/GP and generator EMA.",
-        tasks=["sample", "interpolate"],
         paper=PAPER,
     )
 

@@ -32,7 +32,7 @@ from genzoo import losses
 from genzoo.errors import ConfigError
 from genzoo.interfaces import Discriminator, Generator, expect_images
 from genzoo.latent import latent_path
-from genzoo.model import GenzooModel
+from genzoo.model import GenzooModel, InputSpec, task
 from genzoo.nets import bottom_size, down_stack, up_stack
 
 
@@ -197,9 +197,12 @@ class AdversarialModel(GenzooModel):
                 e.copy_(g)
 
     @property
-    def image_shape(self) -> tuple[int, int, int]:
-        c = self.config
-        return (c.channels, c.image_size, c.image_size)
+    def input_spec(self) -> InputSpec:
+        """The images the discriminator scores (and the generator makes)."""
+        return InputSpec(self.config.channels, (self.config.image_size, self.config.image_size))
+
+    def bench_inputs(self, batch_size: int) -> tuple[str, dict]:
+        return "sample", {"n": batch_size, "seed": 0}
 
     def sampling_generator(self) -> nn.Module:
         """The generator sampling uses: the EMA one when it is loaded, else the trained one."""
@@ -335,6 +338,7 @@ class GANModel(AdversarialModel):
     family = "gan"
     config_class = GANConfig
     inference_components = ("generator_ema",)
+    tiny_config = {"noise_dim": 16, "g_widths": [32, 16], "d_widths": [16, 32]}
     pipeline_tag = "unconditional-image-generation"
 
     def describe(self) -> str:
@@ -380,15 +384,14 @@ class GANModel(AdversarialModel):
         return self.discriminator(expect_images(images, self.image_shape).to(self.device, self.dtype))
 
     # -- genzoo run ------------------------------------------------------
+    @task("sample", default=True)
     def run_sample(self, n: int = 64, seed: int = 0, nrow: int = 8):
         """A grid of ``n`` samples."""
         return self.sample(n, seed=seed), nrow
 
+    @task("interpolate")
     def run_interpolate(self, n: int = 4, seed: int = 0, steps: int = 10, path: str = "spherical"):
         """``n`` rows, each a path between two random noise vectors."""
         z = self.noise(2 * n, seed)
         rows = [self.interpolate(z[2 * i], z[2 * i + 1], steps, path) for i in range(n)]
         return torch.cat(rows), steps
-
-    tasks = {"sample": "run_sample", "interpolate": "run_interpolate"}
-    default_task = "sample"

@@ -83,7 +83,6 @@ def genzoo_register_families(registry):
         "pix2pix",
         model="genzoo_pix2pix.model:Pix2PixModel",
         description="Pix2Pix: paired image-to-image translation (U-Net / ResNet generator, PatchGAN, L1 + GAN).",
-        tasks=["translate"],
         paper=PAPER,
     )
 

@@ -44,6 +44,8 @@ class Pix2PixConfig(ReferenceNetsConfig):
 class Pix2PixModel(TranslationModel):
     family = "pix2pix"
     config_class = Pix2PixConfig
+    tiny_config = {"input_nc": 3, "output_nc": 3, "image_size": 64, "netG": "unet_64", "ngf": 2, "netD": "n_layers",
+                   "n_layers_D": 1, "ndf": 2}  # fmt: skip
     inference_components = ("generator",)
     train_defaults = {"steps": 1500, "batch_size": 16}
     layouts = {"reference": ("latest_net_G.pth|model.pth",)}

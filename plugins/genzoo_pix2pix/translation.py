@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from genzoo import images as gi
 from genzoo.errors import ConfigError
-from genzoo.model import GenzooModel
+from genzoo.model import GenzooModel, InputSpec, task
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
@@ -99,11 +99,20 @@ class TranslationModel(GenzooModel):
     and the reference's learning-rate schedule, which both families train with."""
 
     pipeline_tag = "image-to-image"
-    tasks = {"translate": "run_translate"}
-    default_task = "translate"
 
     def generator_for(self, direction: str = "a2b") -> torch.nn.Module:  # pragma: no cover - families override
         raise NotImplementedError
+
+    @property
+    def input_spec(self) -> InputSpec:
+        """Images of ``input_nc`` channels in [-1, 1], resized to ``image_size`` (``translate(keep_size=True)`` pads instead)."""
+        c = self.config
+        return InputSpec(c.input_nc, (c.image_size, c.image_size))
+
+    def bench_inputs(self, batch_size: int) -> tuple[str, dict]:
+        g = torch.Generator().manual_seed(0)
+        x = torch.rand((batch_size, *self.image_shape), generator=g) * 2 - 1
+        return "translate", {"images": x.to(self.device, self.dtype), "batch_size": batch_size}
 
     def configure_schedulers(self, optimizers, cfg):
         """Every optimiser at a constant rate for ``decay_start`` of the steps, then linearly down (the reference's ``linear``)."""
@@ -186,6 +195,7 @@ class TranslationModel(GenzooModel):
         side = 0 if direction == "a2b" else 1
         return torch.stack([test[int(i)][side] for i in idx])
 
+    @task("translate", default=True)
     def run_translate(self, inputs: Sequence[Any] | None = None, n: int | None = None, seed: int | None = None):
         """Inputs (the first row) and their translations (the row below), as a grid."""
         n = n or 8

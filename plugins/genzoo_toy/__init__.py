@@ -18,5 +18,4 @@ def genzoo_register_families(registry):
         "toy",
         model="genzoo_toy.model:ToyModel",
         description="A tiny generator/discriminator pair for tests and as the example plugin.",
-        tasks=["sample"],
     )

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from genzoo.interfaces import Discriminator, Generator, expect_images
-from genzoo.model import GenzooModel
+from genzoo.model import GenzooModel, InputSpec, task
 
 
 @dataclass
@@ -70,4 +70,19 @@ class ToyModel(GenzooModel):
     def score(self, images: torch.Tensor) -> torch.Tensor:
         """Discriminator logits, one per image."""
         self.require("discriminator")
-        return self.discriminator(expect_images(images, self.discriminator.input_shape)).squeeze(1)
+        return self.discriminator(expect_images(images, self.image_shape)).squeeze(1)
+
+    @property
+    def input_spec(self) -> InputSpec:
+        """The images the discriminator scores: ``channels`` x ``image_size`` squared, in [-1, 1]."""
+        return InputSpec(self.config.channels, (self.config.image_size, self.config.image_size))
+
+    def bench_inputs(self, batch_size: int) -> tuple[str, dict]:
+        """What `genzoo bench` times: sampling a batch."""
+        return "sample", {"n": batch_size, "seed": 0}
+
+    # -- genzoo run: one task, the default ---------------------------------
+    @task("sample", default=True)
+    def run_sample(self, n: int = 16, seed: int = 0, nrow: int = 8):
+        """A grid of ``n`` samples."""
+        return self.sample(n, seed=seed), nrow

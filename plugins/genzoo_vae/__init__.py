@@ -18,7 +18,6 @@ def genzoo_register_families(registry):
         "vae",
         model="genzoo_vae.model:VAEModel",
         description="Variational autoencoder (beta-VAE via beta; levels=2 for a ladder VAE).",
-        tasks=["sample", "reconstruct", "interpolate"],
         paper=PAPER,
     )
 

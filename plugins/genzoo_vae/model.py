@@ -22,7 +22,7 @@ from torch import nn
 
 from genzoo.interfaces import Decoder, DiagonalGaussian, Encoder, expect_images
 from genzoo.latent import latent_path
-from genzoo.model import GenzooModel
+from genzoo.model import GenzooModel, InputSpec, task
 from genzoo.nets import ConvDecoder, ConvEncoder
 from genzoo.tasks import images_of, inputs_or_digits
 
@@ -138,6 +138,7 @@ class VAEModel(GenzooModel):
     inference_components = ("encoder", "decoder")
     pipeline_tag = "unconditional-image-generation"
     train_defaults = {"steps": 4000, "batch_size": 64}
+    tiny_config = {"latent_dim": 4, "widths": [4, 8], "hidden": 16, "top_latent_dim": 2}
 
     def __init__(self, config: VAEConfig):
         super().__init__(config)
@@ -158,8 +159,12 @@ class VAEModel(GenzooModel):
         return f"{kind} with a {c.latent_dim}-d latent and a {c.likelihood} likelihood"
 
     @property
-    def image_shape(self) -> tuple[int, int, int]:
-        return self.encoder.input_shape
+    def input_spec(self) -> InputSpec:
+        """Images of the config's size and channels in [-1, 1] (what reconstruct/encode take)."""
+        return InputSpec(self.config.channels, (self.config.image_size, self.config.image_size))
+
+    def bench_inputs(self, batch_size: int) -> tuple[str, dict]:
+        return "sample", {"n": batch_size, "seed": 0}
 
     # -- the objective ---------------------------------------------------
     def elbo(self, images: torch.Tensor, generator: torch.Generator | None = None) -> ELBOTerms:
@@ -255,20 +260,20 @@ class VAEModel(GenzooModel):
         return out
 
     # -- genzoo run ------------------------------------------------------
+    @task("sample", default=True)
     def run_sample(self, n: int = 64, seed: int = 0, nrow: int = 8):
         """A grid of ``n`` samples from the prior."""
         return self.sample(n, seed=seed), nrow
 
+    @task("reconstruct")
     def run_reconstruct(self, n: int = 16, seed: int = 0, inputs=None):
         """Top row inputs (test digits by default), bottom row reconstructions."""
-        x = inputs_or_digits(self, self.image_shape, inputs, n, seed)
+        x = inputs_or_digits(self, inputs, n, seed)
         return torch.cat([x, self.reconstruct(x)]), len(x)
 
+    @task("interpolate")
     def run_interpolate(self, n: int = 4, seed: int = 0, steps: int = 10, inputs=None, path: str = "spherical"):
         """``n`` rows, each a path between two test digits (or the two given images)."""
-        x = inputs_or_digits(self, self.image_shape, inputs, 2 if inputs else 2 * n, seed)
+        x = inputs_or_digits(self, inputs, 2 * n, seed)
         rows = [self.interpolate(x[i], x[i + 1], steps, path) for i in range(0, len(x) - 1, 2)]
         return torch.cat(rows), steps
-
-    tasks = {"sample": "run_sample", "reconstruct": "run_reconstruct", "interpolate": "run_interpolate"}
-    default_task = "sample"
