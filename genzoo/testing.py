@@ -15,8 +15,10 @@ or calls the checks directly, e.g. on a class before it is registered::
 :func:`check_family` builds a tiny instance (``tiny_config`` merged with the
 overrides) and checks, one step after the other: the config builds; a build
 on the meta device has the same tensors as a real one; every tensor is in
-exactly one component group; every declared task runs and returns what it
-declares, repeatably with ``seed=0``; ``preprocess`` honours ``input_spec``;
+exactly one component group; ``preprocess`` honours ``input_spec``; every
+declared task runs with what a user of `genzoo run` would give it (``n=2``,
+``seed=0``, two image files as ``inputs``, two ``classes``, each where the
+task takes it) and returns what it declares, the same on a second run;
 ``bench_inputs`` names a method that runs; save -> load is bit-exact; each
 group loads alone and every task then either runs (with the same result) or
 raises :class:`~genzoo.errors.MissingComponentError`; two training steps

@@ -275,6 +275,7 @@ class NeverSteps(TinyModel):
         return {"loss": F.mse_loss(self.decode(self.encoder(x)), x).detach()}  # no backward, no step
 
 
+@pytest.mark.filterwarnings("ignore:NeverSteps.training_step has not called ctx.step:UserWarning")  # the loop's own warning
 def test_a_training_step_that_changes_no_parameters_fails_at_training():
     fails(NeverSteps, "training", "2 training steps changed no parameter of component group(s) ['encoder', 'decoder']")
 
@@ -287,6 +288,7 @@ class NaNLoss(TinyModel):
         return {"loss": out["loss"] * float("nan")}
 
 
+@pytest.mark.filterwarnings("ignore:loss loss is not finite:UserWarning")  # the loop's own warning, expected here
 def test_non_finite_losses_fail_at_training():
     fails(NaNLoss, "training", "training gave non-finite losses: {'loss': nan}")
 
