@@ -52,8 +52,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         what = f" matching {args.pattern!r}" if args.pattern else ""
         print(f"no models{what}. Families: {', '.join(registry.list_families()) or 'none'}")
         return 0
-    rows = [[e.name, e.family, e.source.label() if e.source else "-", _short(e.description)] for e in entries]
-    print(_table(rows, ["name", "family", "weights", "description"]))
+    rows = [[e.name, e.family, e.plugin or "-", e.source.label() if e.source else "-", _short(e.description)] for e in entries]
+    print(_table(rows, ["name", "family", "plugin", "weights", "description"]))
     return 0
 
 
@@ -63,6 +63,8 @@ TASK_FLAGS = {"inputs": "--input", "templates": "--template"}
 
 def cmd_info(args: argparse.Namespace) -> int:
     from .api import info
+    from .plugins import get_registry
+    from .registry import split_qualified
 
     i = info(args.name)
     if args.json:
@@ -70,6 +72,10 @@ def cmd_info(args: argparse.Namespace) -> int:
         return 0
     kind = "family" if i.kind == "family" else f"{i.kind} of family {i.family}"
     print(f"{i.name}  ({kind}" + (f", plugin {i.plugin})" if i.plugin else ")"))
+    if i.kind in ("model", "family") and (parts := split_qualified(i.name)):
+        owner = get_registry().find(i.kind, parts[1])
+        if owner is not None and owner.plugin != i.plugin:  # PLUGIN:NAME of an entry that lost a clash
+            print(f"  note:     the name {parts[1]!r} belongs to plugin {owner.plugin!r}; this is {i.plugin!r}'s entry")
     if i.description:
         print(f"  {i.description}")
     if i.source:
@@ -104,11 +110,17 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     rows = [
         [
             i.name, i.version or "-", ", ".join(i.families) or "-", str(len(i.models)),
-            ", ".join(i.datasets) or "-", "ok" if i.ok else f"ERROR: {i.error}",
+            ", ".join(i.datasets) or "-",
+            f"ERROR: {i.error}" if not i.ok else f"ok, {len(i.rejected)} rejected" if i.rejected else "ok",
         ]
         for i in infos
     ]  # fmt: skip
     print(_table(rows, ["plugin", "version", "families", "models", "datasets", "status"]))
+    rejected = [(i.name, r) for i in infos for r in i.rejected]
+    if rejected:
+        print("\nrejected entries (the name's owner keeps it; PLUGIN:NAME reaches the rejected one):")
+        for name, r in rejected:
+            print(f"  {name}: {r}")
     if args.traceback:
         for i in infos:
             if i.traceback:
@@ -123,15 +135,16 @@ def cmd_pull(args: argparse.Namespace) -> int:
 
     registry = get_registry()
     components = args.components.split(",") if args.components else None
-    if args.name in registry.models:
-        source = registry.models[args.name].source
+    entry = registry.find("model", args.name)  # a registered name or PLUGIN:NAME
+    if entry is not None:
+        source = entry.source
         if isinstance(source, BundledSource):
             print(f"{args.name} is bundled with its plugin; nothing to download: {source.folder()}")
             return 0
         if isinstance(source, UrlSource):  # the authors' file: download and convert it once
             from .convert import fetch_url_folder
 
-            folder = fetch_url_folder(registry.models[args.name], progress=not args.json)
+            folder = fetch_url_folder(entry, progress=not args.json)
             if args.json:
                 _print_json({"url": source.url, "folder": str(folder), "layout": source.layout})
             else:
@@ -142,7 +155,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
         if source.layout:  # an upstream repo, converted on load: fetch the files its layout needs
             from .convert import fetch_layout, layouts_of
 
-            model_class = registry.family(registry.models[args.name].family).model_class()
+            model_class = registry.family(entry.family).model_class()
             files = layouts_of(model_class)[source.layout]
             folder = fetch_layout(source.repo_id, args.revision or source.revision, files)
             if args.json:

@@ -20,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 RECIPES = {
+    "toy-digits": ("genzoo_toy", "genzoo train toy --data digits --seed 0 --device cpu -o runs/toy-digits"),
     "ae-digits": ("genzoo_autoencoder", "genzoo train autoencoder --data digits --seed 0 --device cpu -o runs/ae-digits"),
     "dae-digits": (
         "genzoo_autoencoder",

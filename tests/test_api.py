@@ -46,7 +46,7 @@ def test_info_of_model_family_and_folder(named_toys, tmp_path):
     assert (i.kind, i.family, i.source, i.plugin) == ("model", "toy", "hf://genzoo/toy-wide@" + "0" * 40, "named-toys")
     assert i.card["license"] == "apache-2.0" and i.card["metrics"] == {"digit_fd": 12.5}
     f = genzoo.info("toy")
-    assert f.kind == "family" and f.models == ["toy-narrow", "toy-wide"] and f.plugin == "toy"
+    assert f.kind == "family" and f.models == ["toy-digits", "toy-narrow", "toy-wide"] and f.plugin == "toy"
     genzoo.save(genzoo.create("toy"), tmp_path / "saved", card={"description": "mine"})
     d = genzoo.info(str(tmp_path / "saved"))
     assert d.kind == "folder" and d.family == "toy" and d.description == "mine"
@@ -55,9 +55,9 @@ def test_info_of_model_family_and_folder(named_toys, tmp_path):
 
 
 def test_list_models_patterns(named_toys):
-    assert genzoo.list_models("toy-*") == ["toy-narrow", "toy-wide"]
+    assert genzoo.list_models("toy-*") == ["toy-digits", "toy-narrow", "toy-wide"]
     assert genzoo.list_models("toy-*-w*") == [] and genzoo.list_models("toy-w*") == ["toy-wide"]
-    assert genzoo.list_models(family="toy") == ["toy-narrow", "toy-wide"]
+    assert genzoo.list_models(family="toy") == ["toy-digits", "toy-narrow", "toy-wide"]
     assert "toy" in genzoo.list_families() and genzoo.list_families() == sorted(genzoo.list_families())
 
 

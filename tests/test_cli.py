@@ -31,8 +31,8 @@ def run(capsys, *argv):
 def test_list_table_and_json(named, capsys):
     code, out, _ = run(capsys, "list", "toy-*")
     lines = out.splitlines()
-    assert code == 0 and lines[0].split() == ["name", "family", "weights", "description"]
-    assert "toy-a" in lines[2] and "hf://org/toy-a@r1" in lines[2]
+    assert code == 0 and lines[0].split() == ["name", "family", "plugin", "weights", "description"]
+    assert "toy-a" in lines[2] and "hf://org/toy-a@r1" in lines[2] and lines[2].split()[2] == "named"
     code, out, _ = run(capsys, "list", "toy-*b", "--json")
     assert [m["name"] for m in json.loads(out)] == ["toy-b"]
     code, out, _ = run(capsys, "list", "nothing-*")
@@ -43,7 +43,7 @@ def test_info_human_and_json(named, capsys):
     code, out, _ = run(capsys, "info", "toy-b")
     assert code == 0 and "model of family toy" in out and "fd = 1.5" in out and "license:  mit" in out
     code, out, _ = run(capsys, "info", "toy", "--json")
-    assert json.loads(out)["models"] == ["toy-a", "toy-b"]
+    assert json.loads(out)["models"] == ["toy-a", "toy-b", "toy-digits"]
 
 
 def test_errors_are_one_line_without_traceback(capsys):

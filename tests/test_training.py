@@ -435,8 +435,12 @@ def test_bad_config_is_a_clear_error(kwargs, match):
 
 def test_bad_models_and_run_folders_are_clear_errors(tmp_path):
     torch.manual_seed(0)
+    class NoTraining(TinyAE):  # a family that leaves the training hooks at GenzooModel's defaults
+        configure_optimizers = GenzooModel.configure_optimizers
+        training_step = GenzooModel.training_step
+
     with pytest.raises(ConfigError, match="does not implement configure_optimizers and training_step"):
-        train(genzoo.create("toy"), make_images(), quiet(steps=1))
+        train(NoTraining(TinyAEConfig()), make_images(), quiet(steps=1))
     with pytest.raises(ConfigError, match="fewer than one batch"):
         train(new_ae(), make_data(8), quiet(steps=1))
 
