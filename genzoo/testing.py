@@ -151,9 +151,10 @@ def check_model(name: str) -> None:
             options = _input_spec(check, model, Path(tmp))
         with check.step("tasks"):
             _tasks(check, model, options)
-        with check.step("info"):
+        with check.step("card"):
             info = api.info(name)
             _card(check, {**model.card, **{k: v for k, v in info.card.items() if v}})
+        with check.step("info"):
             if info.family != model.family:
                 check.fail(f"genzoo.info says family {info.family!r} but the loaded model is {model.family!r}")
             if list(info.tasks) != list(model.task_specs()):

@@ -373,7 +373,7 @@ def test_check_model_on_a_folder(tmp_path):
     genzoo.testing.check_model(str(tmp_path / "good"))
 
     genzoo.save(model, tmp_path / "no-license", card={**card, "license": None})
-    with pytest.raises(AssertionError, match=r"check_model\('.*no-license'\) step 'info': the model card has no 'license'"):
+    with pytest.raises(AssertionError, match=r"check_model\('.*no-license'\) step 'card': the model card has no 'license'"):
         genzoo.testing.check_model(str(tmp_path / "no-license"))
 
 
