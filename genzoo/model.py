@@ -494,6 +494,32 @@ class GenzooModel(nn.Module):
     def adapt_to_data(self, dataset: Any) -> None:
         """Take facts from the training data into the config before training (CLIP: class names). Default: nothing."""
 
+    def example_dataset(self, n: int = 8) -> Dataset:
+        """``n`` training items of the kind :meth:`training_step` takes, built offline in a moment.
+
+        :func:`genzoo.testing.check_family` trains two steps on it. The default
+        is ``n`` scikit-learn digits as ``(image, label)`` items at
+        :attr:`input_spec`'s channels and size (16 px, rounded up to
+        ``multiple_of``, for an any-size spec), with the digits' ``classes``.
+        Families whose batches are something else (image pairs, unpaired
+        domains) override it.
+        """
+        from .data import DigitsDataset
+        from .images import to_tensor
+
+        spec = self.input_spec
+        if spec is None:
+            raise ConfigError(
+                f"{self.family or type(self).__name__} models take no images, so the default example_dataset "
+                "does not apply; override example_dataset(n) to return a few training items"
+            )
+        size = spec.size or (-(-16 // spec.multiple_of) * spec.multiple_of,) * 2
+        digits = DigitsDataset("train", size=8)  # the native 8x8: only the n used are resized
+        images = to_tensor(digits.images[:n], size=size, channels=spec.channels).clamp(-1, 1)
+        data = torch.utils.data.TensorDataset(images, digits.labels[:n])
+        data.classes = DigitsDataset.classes  # what a labelled data set tells adapt_to_data
+        return data
+
     @classmethod
     def trains(cls) -> bool:
         """Whether the family implements :meth:`training_step` and :meth:`configure_optimizers`."""
@@ -566,6 +592,6 @@ class GenzooModel(nn.Module):
 #: Contract methods a family may leave at their defaults; :meth:`GenzooModel.implements` tells which it overrides.
 OPTIONAL_HOOKS = (
     "configure_optimizers", "training_step", "configure_schedulers", "evaluate", "adapt_to_data",
-    "translate", "bench_inputs", "folder_dataset", "from_layout", "materialize_buffers",
+    "example_dataset", "translate", "bench_inputs", "folder_dataset", "from_layout", "materialize_buffers",
     "save_extra_files", "load_extra_files", "compile_targets", "preprocess", "postprocess", "describe",
 )  # fmt: skip

@@ -103,6 +103,17 @@ class CycleGANModel(TranslationModel):
         c = self.config
         return UnpairedFolderDataset(root, split, c.image_size, input_nc=c.input_nc, output_nc=c.output_nc, **options)
 
+    def example_dataset(self, n: int = 8) -> torch.utils.data.Dataset:
+        """``n`` unpaired (digit, bold digit) items, as ``digits-bold`` makes them: A and B from different digits."""
+        from genzoo.data import DigitsDataset
+        from genzoo.images import to_tensor
+        from genzoo_pix2pix.data import dilate
+
+        c = self.config
+        x = to_tensor(DigitsDataset("train", size=8).images[: 2 * n], size=c.image_size).clamp(-1, 1)  # only 2n resized
+        a, b = x[:n], dilate(x[n : 2 * n])
+        return torch.utils.data.TensorDataset(to_tensor(a, channels=c.input_nc), to_tensor(b, channels=c.output_nc))
+
     def configure_optimizers(self, cfg=None) -> dict[str, torch.optim.Optimizer]:
         if "d_a" not in self._modules:
             raise ConfigError(

@@ -72,6 +72,19 @@ class Pix2PixModel(TranslationModel):
         c = self.config
         return PairedFolderDataset(root, split, c.image_size, input_nc=c.input_nc, output_nc=c.output_nc, **options)
 
+    def example_dataset(self, n: int = 8) -> torch.utils.data.Dataset:
+        """``n`` aligned (edge map, digit) pairs, as ``digits-edges`` makes them, at the config's size and channels."""
+        from genzoo.data import DigitsDataset
+        from genzoo.images import to_tensor
+
+        from .data import edge_map
+
+        c = self.config
+        b = to_tensor(DigitsDataset("train", size=8).images[:n], size=c.image_size).clamp(-1, 1)  # only n resized
+        data = torch.utils.data.TensorDataset(to_tensor(edge_map(b), channels=c.input_nc), to_tensor(b, channels=c.output_nc))
+        data.aligned = True  # evaluate scores G(A) against B
+        return data
+
     def _require_discriminator(self) -> None:
         if "discriminator" not in self._modules:
             raise ConfigError(
