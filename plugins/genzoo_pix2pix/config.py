@@ -11,6 +11,7 @@ changes and adding its own loss weights.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from .losses import GAN_MODES
 from .networks import check_discriminator, check_norm, parse_generator
@@ -18,6 +19,11 @@ from .networks import check_discriminator, check_norm, parse_generator
 
 @dataclass
 class ReferenceNetsConfig:
+    #: Ranges the types cannot say (genzoo.config); positive int defaults stay >= 1.
+    limits: ClassVar[dict[str, str]] = {
+        "init_gain": "[0, inf)", "lr": "(0, inf)", "beta1": "[0, 1)", "beta2": "[0, 1)", "decay_start": "[0, 1]",
+    }  # fmt: skip
+
     input_nc: int = 3
     output_nc: int = 3
     #: The side images are trained on and (by default) translated at.
