@@ -28,6 +28,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .card import render_card
+from .config import validate_meta
 from .errors import CheckpointError, FormatVersionError, MissingComponentError
 from .model import GenzooModel, meta_device
 from .version import __version__
@@ -70,7 +71,7 @@ def read_meta(folder: str | os.PathLike) -> dict[str, Any]:
     for key in ("family", "config", "components"):
         if key not in meta:
             raise CheckpointError(f"{path} lacks the required key {key!r}")
-    return meta
+    return validate_meta(meta, str(path))  # their types: family a name, components group -> file (genzoo.config)
 
 
 def select_components(meta: Mapping[str, Any], components: Iterable[str] | str | None, inference: tuple[str, ...] | None = None) -> list[str]:
