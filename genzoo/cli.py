@@ -548,7 +548,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", default="fp32", choices=["fp32", "fp16", "bf16"],
                    help="genzoo's precision (the reference stays fp32); default fp32")
     p.add_argument("--batch-size", type=positive_int, default=8, help="items per inference call (default 8)")
-    p.add_argument("--repeat", type=positive_int, default=5, help="timed runs each way; the median is shown (default 5)")
+    p.add_argument("--repeat", type=int, default=5, help="timed runs each way; the median is shown (default 5)")
     p.add_argument("--compile", action="store_true", help="genzoo side: torch.compile each component")
     p.add_argument("--channels-last", action="store_true", help="genzoo side: channels_last weights and inputs")
     p.set_defaults(func=cmd_bench)
