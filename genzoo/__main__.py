@@ -1,3 +1,7 @@
+"""``python -m genzoo``: the same command as ``genzoo``."""
+
+import sys
+
 from .cli import main
 
-raise SystemExit(main())
+sys.exit(main())

@@ -13,7 +13,7 @@ They live in the core so that each family installs on its own.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -26,6 +26,11 @@ from genzoo.nets import bottom_size
 
 @dataclass
 class GANConfig:
+    #: Ranges the types cannot say (genzoo.config); positive int defaults stay >= 1.
+    limits: ClassVar[dict[str, str]] = {
+        "reg_weight": "[0, inf)", "lr_g": "(0, inf)", "lr_d": "(0, inf)", "betas": "[0, 1)", "ema_decay": "[0, 1)",
+    }  # fmt: skip
+
     image_size: int = 16
     channels: int = 1
     noise_dim: int = 32

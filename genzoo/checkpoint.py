@@ -42,6 +42,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .card import render_card
+from .config import validate_meta
 from .errors import (
     CheckpointError,
     ConfigError,
@@ -155,6 +156,7 @@ def read_meta(folder: str | os.PathLike) -> dict[str, Any]:
     for key in ("family", "config", "components"):
         if key not in meta:
             raise CheckpointError(f"{path} lacks the required key {key!r}")
+    meta = validate_meta(meta, str(path))  # their types: family a name, components group -> file (genzoo.config)
     _check_names(meta, path)
     return meta
 

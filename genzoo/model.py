@@ -217,7 +217,12 @@ class GenzooModel(nn.Module):
     # -- config ----------------------------------------------------------
     @classmethod
     def make_config(cls, values: Mapping[str, Any] | None = None, **overrides: Any) -> Any:
-        """Build the config dataclass, with a clear error for unknown fields."""
+        """Build the config dataclass, with a clear error for unknown fields and bad values.
+
+        Values are checked against the dataclass's annotations and ``limits``
+        (see :mod:`genzoo.config`) before ``__post_init__`` sees them, and the
+        built config again as a whole (defaults included).
+        """
         merged = {**(values or {}), **overrides}
         fields = {f.name for f in dataclasses.fields(cls.config_class)}
         unknown = sorted(set(merged) - fields)
@@ -230,10 +235,16 @@ class GenzooModel(nn.Module):
                 f"{cls.family or cls.__name__} config has no field {', '.join(hints)}; "
                 f"valid fields: {', '.join(sorted(fields))}"
             )
+        from .config import check_config_values, validate_config
+
+        check_config_values(cls.config_class, merged, cls.family)
         try:
-            return cls.config_class(**merged)
+            config = cls.config_class(**merged)
+        except ConfigError:
+            raise
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"invalid {cls.family} config {merged}: {exc}") from exc
+        return validate_config(config, cls.family)
 
     def config_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self.config)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -45,6 +45,11 @@ class ReferenceNetsConfig:
     subclasses this one, restating just the defaults it changes and adding
     its own loss weights.
     """
+
+    #: Ranges the types cannot say (genzoo.config); positive int defaults stay >= 1.
+    limits: ClassVar[dict[str, str]] = {
+        "init_gain": "[0, inf)", "lr": "(0, inf)", "beta1": "[0, 1)", "beta2": "[0, 1)", "decay_start": "[0, 1]",
+    }  # fmt: skip
 
     input_nc: int = 3
     output_nc: int = 3

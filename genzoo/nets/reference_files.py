@@ -28,6 +28,7 @@ from typing import Any, Mapping
 
 import torch
 
+from genzoo.convert import read_weights_file
 from genzoo.errors import CheckpointError, ConfigError
 from genzoo.model import meta_device
 
@@ -44,7 +45,7 @@ _STATS = ("running_mean", "running_var", "num_batches_tracked")
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """The tensors of a reference ``.pth`` file (or of the generator file in a folder), loaded safely.
 
-    Only tensors are unpickled (``weights_only=True``). A ``{"state_dict": ...}``
+    Only tensors are unpickled (``genzoo.convert.read_weights_file``). A ``{"state_dict": ...}``
     wrapper and the ``module.`` prefix of files saved from ``DataParallel`` are removed.
     """
     path = Path(path).expanduser()
@@ -59,12 +60,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
                 )
             found = pths
         path = found[0]
-    if not path.is_file():
-        raise CheckpointError(f"no such checkpoint file: {path}")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - unpickling refusals and corrupt files alike
-        raise CheckpointError(f"cannot read {path} as a tensors-only state dict ({exc})") from exc
+    obj = read_weights_file(path)  # tensors only; TorchScript archives are refused
     if isinstance(obj, Mapping) and "state_dict" in obj and isinstance(obj["state_dict"], Mapping):
         obj = obj["state_dict"]
     if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):

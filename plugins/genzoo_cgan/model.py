@@ -159,18 +159,18 @@ class CGANModel(AdversarialModel):
         k = self.config.num_classes
         if labels is None:
             if n is None:
-                raise ValueError("give n, labels, or both")
+                raise ConfigError("give n, labels, or both")
             y = torch.arange(n) % k
         else:
             y = torch.as_tensor(labels).reshape(-1).long()
             if y.numel() == 0:
-                raise ValueError("labels is empty")
+                raise ConfigError("labels is empty")
             if n is not None and n != y.numel():
                 if n % y.numel():
-                    raise ValueError(f"n={n} is not a multiple of the {y.numel()} labels given")
+                    raise ConfigError(f"n={n} is not a multiple of the {y.numel()} labels given")
                 y = y.repeat_interleave(n // y.numel())
         if int(y.min()) < 0 or int(y.max()) >= k:
-            raise ValueError(f"labels must be class ids in 0..{k - 1}, got {sorted(set(y.tolist()))}")
+            raise ConfigError(f"labels must be class ids in 0..{k - 1}, got {sorted(set(y.tolist()))}")
         return y.to(self.device)
 
     @torch.no_grad()

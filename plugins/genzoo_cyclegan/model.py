@@ -21,6 +21,7 @@ direction's generator each; converted, they are one-way models
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -39,6 +40,11 @@ PAPER = "https://arxiv.org/abs/1703.10593"
 @dataclass
 class CycleGANConfig(ReferenceNetsConfig):
     """The reference's CycleGAN defaults (the shared ones: ResNet-9, instance norm, LSGAN) plus its loss weights."""
+
+    #: Added to ReferenceNetsConfig.limits; a pool of 0 images means no pool.
+    limits: ClassVar[dict[str, str]] = {
+        "lambda_a": "[0, inf)", "lambda_b": "[0, inf)", "lambda_identity": "[0, inf)", "pool_size": "[0, inf)",
+    }  # fmt: skip
 
     #: False: one generator (A -> B) only, as in the authors' published files.
     bidirectional: bool = True

@@ -15,6 +15,7 @@ config says ``netD="none"``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -31,6 +32,9 @@ PAPER = "https://arxiv.org/abs/1611.07004"
 @dataclass
 class Pix2PixConfig(ReferenceNetsConfig):
     """The reference's Pix2Pix defaults (``unet_256``, batch norm, dropout, vanilla GAN loss, L1 x 100)."""
+
+    #: Added to ReferenceNetsConfig.limits.
+    limits: ClassVar[dict[str, str]] = {"lambda_l1": "[0, inf)"}
 
     netG: str = "unet_256"
     norm: str = "batch"
