@@ -318,35 +318,23 @@ def _print_rows(result: dict[str, Any]) -> None:
 def _makes_images(name: str, task: str | None) -> bool:
     """Whether ``name``'s ``task`` returns images (so needs ``-o``), known without loading any weights.
 
-    A task answers with images unless its method is annotated to return a
-    ``dict`` (a table, like CLIP's zero-shot classification). Hub repos are
-    not asked (that would need the network): ``False``, the check then
-    happens after the load.
+    Read from the task's declaration (``returns``). Hub repos are not asked
+    (that would need the network): ``False``, the check then happens after the load.
     """
-    import inspect
-
     from .checkpoint import read_meta
     from .plugins import get_registry
 
     registry = get_registry()
     try:
-        if name in registry.models:
-            family = registry.models[name].family
-        elif name in registry.families:
-            family = name
-        elif Path(name).expanduser().is_dir():
+        if registry.find("model", name) is None and Path(name).expanduser().is_dir():
             family = read_meta(Path(name).expanduser())["family"]
         else:
-            return False
+            family = registry.model(name).family  # a registered name, or PLUGIN:NAME
         model_class = registry.family(family).model_class()
     except GenzooError:
         return False  # the load reports it, with its own message
-    tasks = getattr(model_class, "tasks", None) or {}
-    task = task or getattr(model_class, "default_task", None) or next(iter(tasks), None)
-    if task not in tasks:
-        return False  # run_task names the tasks there are
-    returns = inspect.signature(getattr(model_class, tasks[task])).return_annotation
-    return not str(returns).startswith(("dict", "Mapping", "typing.Dict", "<class 'dict'>"))
+    spec = model_class.task_specs().get(task or model_class.default_task() or "")
+    return spec is not None and spec.returns == "images"  # an unknown task: run_task names the tasks there are
 
 
 #: ``genzoo run`` options that shape a grid of images, and mean nothing with an INPUT_FOLDER.

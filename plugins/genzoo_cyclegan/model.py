@@ -113,7 +113,7 @@ class CycleGANModel(TranslationModel):
         """``n`` unpaired (digit, bold digit) items, as ``digits-bold`` makes them: A and B from different digits."""
         from genzoo.data import DigitsDataset
         from genzoo.images import to_tensor
-        from genzoo_pix2pix.data import dilate
+        from .data import dilate
 
         c = self.config
         x = to_tensor(DigitsDataset("train", size=8).images[: 2 * n], size=c.image_size).clamp(-1, 1)  # only 2n resized
