@@ -241,7 +241,7 @@ class AdversarialModel(GenzooModel):
         from genzoo.metrics import digits_fd
 
         out = {"digit_fd": digits_fd(self.sample(n_samples, seed=0).float())}
-        if getattr(self.config, "ema", False) and "generator" in self.loaded_components():
+        if self.config.ema and "generator" in self.loaded_components():
             out["digit_fd_generator"] = digits_fd(self._sample_with(self.generator, n_samples).float())
         return out
 

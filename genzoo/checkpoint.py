@@ -459,6 +459,19 @@ def _existing_checkpoint(target: Path) -> dict[str, Any] | None:
         ) from exc
 
 
+def check_save_target(path: str | os.PathLike) -> None:
+    """Refuse now a target :func:`write_folder` would refuse (a file, or a folder of other files).
+
+    For commands that do long work before saving (``genzoo convert``), so a
+    bad ``-o`` is reported before the work, not after it.
+    """
+    target = Path(os.path.abspath(os.path.expanduser(path)))
+    if target.exists() and not target.is_dir():
+        raise CheckpointError(f"{target} exists and is a file; save to a folder path")
+    if target.is_dir():
+        _existing_checkpoint(target)
+
+
 def write_folder(
     model: GenzooModel,
     path: str | os.PathLike,
@@ -478,8 +491,7 @@ def write_folder(
     place with config.json last; see :func:`recover` for interrupted saves.
     """
     target = Path(os.path.abspath(os.path.expanduser(path)))  # "." -> the working directory, by name
-    if target.exists() and not target.is_dir():
-        raise CheckpointError(f"{target} exists and is a file; save to a folder path")
+    check_save_target(target)
     created = not target.exists()
     target.mkdir(parents=True, exist_ok=True)
     try:

@@ -440,8 +440,10 @@ def _run_folder(args: argparse.Namespace) -> int:
 
 def cmd_convert(args: argparse.Namespace) -> int:
     from .api import save
+    from .checkpoint import check_save_target
     from .convert import convert
 
+    check_save_target(args.output)  # a bad -o is said before the conversion, not after it
     model = convert(args.family, args.source, layout=args.layout, config=_parse_sets(args.set), revision=args.revision)
     card = {
         "description": f"{model.describe()}, converted by genzoo from {args.source}.",

@@ -107,7 +107,7 @@ def _model_class(family: str | type[GenzooModel]) -> type[GenzooModel]:
 
 
 def layouts_of(model_class: type[GenzooModel]) -> Mapping[str, tuple[str, ...]]:
-    layouts = getattr(model_class, "layouts", None) or {}
+    layouts = model_class.layouts
     if not layouts:
         raise ConfigError(f"the {model_class.family or model_class.__name__} family cannot convert upstream weights")
     return layouts

@@ -84,12 +84,9 @@ def translate_folder(
     from .errors import ShapeError
     from .images import check_output_apart, save_image
 
-    translate = getattr(model, "translate", None)
-    if not callable(translate):
-        raise ConfigError(
-            f"{model.family} models do not translate images, so `genzoo run NAME FOLDER` does not apply; "
-            "use -o FILE.png for its tasks"
-        )
+    if not model.implements("translate"):
+        model.translate(None)  # the contract's default says this family does not translate, and what to do
+    translate = model.translate
     src, out = Path(source).expanduser(), Path(out_dir).expanduser()
     if not src.exists():
         raise ConfigError(f"{src} does not exist; pass a folder of images (or one image file)")

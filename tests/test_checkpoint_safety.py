@@ -67,7 +67,14 @@ def test_cli_convert_refuses_a_foreign_output_folder(tmp_path, capsys):
     hf.mkdir()
     (hf / "config.json").write_text("{}")
     (hf / "train.py").write_text("print(1)")
-    assert main(["convert", "cyclegan", str(tmp_path / "latest_net_G.pth"), "-o", str(hf)]) == 1
+    import genzoo.convert
+
+    def no_convert(*args, **kwargs):
+        raise AssertionError("converted before the output folder was checked")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(genzoo.convert, "convert", no_convert)
+        assert main(["convert", "cyclegan", str(tmp_path / "latest_net_G.pth"), "-o", str(hf)]) == 1
     err = capsys.readouterr().err
     assert "is not a genzoo checkpoint" in err and len(err.strip().splitlines()) == 1
     assert sorted(p.name for p in hf.iterdir()) == ["config.json", "train.py"]

@@ -27,7 +27,7 @@ import torch
 import torch.distributed as dist
 from safetensors.torch import load_file, save_file
 
-from ..checkpoint import read_meta
+from ..checkpoint import read_meta, resolve_member
 from ..errors import CheckpointError, ConfigError
 from ..version import __version__
 from .config import TrainConfig
@@ -201,16 +201,18 @@ def checkpoint_problem(folder: str | os.PathLike) -> str | None:
     """
     from safetensors import safe_open
 
-    from ..config import validate_meta
-
     folder = Path(folder)
     state = _state_folder(folder)
     try:
-        meta = validate_meta(read_meta(folder), str(folder / "config.json"))
+        meta = read_meta(folder)  # validated there, names included
         json.loads((state / STATE_JSON).read_text(encoding="utf-8"))
     except (CheckpointError, OSError, ValueError) as exc:
         return str(exc)
-    for path in [*(folder / f for f in meta["components"].values()), state / STATE_TENSORS]:
+    try:
+        paths = [*(resolve_member(folder, f) for f in meta["components"].values()), state / STATE_TENSORS]
+    except CheckpointError as exc:
+        return str(exc)
+    for path in paths:
         try:
             with safe_open(path, framework="pt"):
                 pass
@@ -350,10 +352,11 @@ def _load_resume(
         )
     tensors: dict[str, torch.Tensor] = {}
     for file in meta["components"].values():
+        path = resolve_member(folder, file)  # a checkpoint names files inside its own folder only
         try:
-            tensors.update(load_file(folder / file, device=str(run.device)))
+            tensors.update(load_file(path, device=str(run.device)))
         except Exception as exc:  # noqa: BLE001 - SafetensorError is not an OSError
-            raise CheckpointError(f"{folder / file} is truncated or corrupt ({exc}); resume from an earlier checkpoint") from exc
+            raise CheckpointError(f"{path} is truncated or corrupt ({exc}); resume from an earlier checkpoint") from exc
     try:
         model.load_state_dict(tensors, strict=True)
     except RuntimeError as exc:
