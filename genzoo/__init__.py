@@ -48,13 +48,16 @@ _LAZY = {
     "TaskSpec": "model",
     "task": "model",
     "testing": None,
+    "images": None,
+    "plugins": None,
+    "data": None,
     "train": "training",
     "TrainConfig": "training",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from .api import ModelInfo, create, info, list_families, list_models, load, push_to_hub, save
-    from . import testing
+    from . import data, images, plugins, testing
     from .model import GenzooModel, InputSpec, TaskSpec, task
     from .training import TrainConfig, train
 

@@ -220,11 +220,23 @@ def _fetch_entry(
 def create(
     name: str,
     *,
+    pretrained: bool = False,
     device: str | torch.device | None = None,
     dtype: str | torch.dtype | None = None,
     **config: Any,
 ) -> GenzooModel:
-    """A randomly initialised model of a family (or of a named model's config), with overrides."""
+    """A randomly initialised model of a family (or of a named model's config), with overrides.
+
+    ``pretrained=True`` (timm's habit) is :func:`load`: the named model's
+    weights; config overrides do not apply to trained weights and are refused.
+    """
+    if pretrained:
+        if config:
+            raise ConfigError(
+                f"create({name!r}, pretrained=True) loads trained weights, which fix the config; "
+                f"drop {', '.join(sorted(config))}, or use pretrained=False for a new model with them"
+            )
+        return load(name, device=device, dtype=dtype)
     registry = get_registry()
     if (found := registry.find("family", name)) is not None:
         family, base = found, {}

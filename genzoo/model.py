@@ -569,6 +569,45 @@ class GenzooModel(nn.Module):
             raise ConfigError(f"{type(self).__name__} must define bench_inputs(batch_size) for genzoo bench")
         return spec.method, {"n": batch_size, **({"seed": 0} if "seed" in spec.options else {})}
 
+    # -- the Hugging Face habits: thin methods over genzoo's API ------------
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | Path, **load_kwargs: Any) -> "GenzooModel":
+        """``genzoo.load(name_or_path, **load_kwargs)``, checked to be this class (``VAEModel.from_pretrained(...)``)."""
+        from .api import load
+
+        model = load(name_or_path, **load_kwargs)
+        if not isinstance(model, cls):
+            raise ConfigError(
+                f"{name_or_path!r} is a {model.family} model ({type(model).__name__}), not a {cls.__name__}; "
+                "load it with genzoo.load or that family's class"
+            )
+        return model
+
+    def save_pretrained(self, folder: str | Path, **save_kwargs: Any) -> Path:
+        """``genzoo.save(self, folder, **save_kwargs)``: config.json, one safetensors per component, README.md."""
+        from .api import save
+
+        return save(self, folder, **save_kwargs)
+
+    def push_to_hub(self, repo_id: str, **push_kwargs: Any) -> Any:
+        """``genzoo.push_to_hub(self, repo_id, **push_kwargs)``: save to a temporary folder and upload it with its card."""
+        from .api import push_to_hub
+
+        return push_to_hub(self, repo_id, **push_kwargs)
+
+    def forward(self, *args: Any, **options: Any) -> Any:
+        """Calling a model runs its default task: positional arguments fill the task's options in order.
+
+        ``genzoo.load("vae-digits")(16)`` is ``run_task(None, n=16)``. Components
+        stay plain modules: training calls them, not the model.
+        """
+        spec = self.task_specs().get(self.default_task() or "")
+        if spec is None:
+            raise ConfigError(f"the {self.family} family declares no tasks, so calling the model does nothing")
+        if len(args) > len(spec.options):
+            raise ConfigError(f"task {spec.name!r} takes at most {len(spec.options)} options ({', '.join(spec.options)})")
+        return self.run_task(spec.name, **dict(zip(spec.options, args)), **options)
+
     # -- convenience -----------------------------------------------------
     @property
     def device(self) -> torch.device:

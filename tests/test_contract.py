@@ -151,3 +151,46 @@ def test_toy_plugin_is_complete(capsys, tmp_path):
     assert code == 0 and (tmp_path / "toy.png").is_file(), err
     code, out, err = run(capsys, "train", "toy", "--data", "digits", "--steps", "3", "-o", str(tmp_path / "run"), "--json")
     assert code == 0 and "d_accuracy" in json.loads(out)["metrics"], err
+
+
+def test_ecosystem_habits(tmp_path):
+    from genzoo_vae.model import VAEModel
+
+    vae = VAEModel.from_pretrained("vae-digits")
+    with pytest.raises(ConfigError, match="is a vae model.*not a ToyModel"):
+        ToyModel.from_pretrained("vae-digits")
+    folder = vae.save_pretrained(tmp_path / "vae")
+    assert torch.equal(genzoo.load(folder).sample(2, seed=1), vae.sample(2, seed=1))
+    same = genzoo.create("vae-digits", pretrained=True)
+    assert torch.equal(same.decoder.image.fc.weight, vae.decoder.image.fc.weight)
+    with pytest.raises(ConfigError, match=r"pretrained=True\) loads trained weights"):
+        genzoo.create("vae-digits", pretrained=True, latent_dim=3)
+    images, nrow = vae(4)  # calling a model runs its default task (sample)
+    assert images.shape == (4, 1, 16, 16) and nrow == 8
+    assert genzoo.images.to_pil(images)[0].size == (16, 16)  # genzoo.images is there without an import
+
+
+def test_torch_hub_local(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    model = torch.hub.load(str(root), "load", "toy-digits", source="local", trust_repo=True)
+    assert model.family == "toy" and model.sample(2, seed=0).shape == (2, 1, 8, 8)
+    # from a bare checkout (genzoo not installed), hubconf registers the built-in plugins itself
+    code = (
+        "import importlib.metadata as md, sys, torch\n"
+        "real = md.distribution\n"
+        "def gone(name):\n"
+        "    if name == 'genzoo': raise md.PackageNotFoundError(name)\n"
+        "    return real(name)\n"
+        "md.distribution = gone\n"
+        "md.entry_points = lambda **kw: []\n"
+        f"m = torch.hub.load({str(root)!r}, 'load', 'vae-digits', source='local', trust_repo=True)\n"
+        "print(m.family, len(torch.hub.load(" + repr(str(root)) + ", 'list_models', source='local', trust_repo=True)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    family, count = out.stdout.split()
+    assert family == "vae" and int(count) >= 10
