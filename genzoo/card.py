@@ -8,6 +8,7 @@ what the model is, how to load it, and the measured numbers.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Mapping
 
 from huggingface_hub import ModelCard, ModelCardData
@@ -37,6 +38,7 @@ def render_card(
 ) -> str:
     """The README.md text for a saved model."""
     data = card_data(family, card, pipeline_tag)
+    where = card.get("load_as") or name  # where the model is loaded from: a folder, a Hub id or a registered name
     lines = [f"# {name}", ""]
     if card.get("description"):
         lines += [str(card["description"]), ""]
@@ -45,7 +47,7 @@ def render_card(
         "",
         "```python",
         "import genzoo",
-        f'model = genzoo.load("{name}")',
+        f"model = genzoo.load({json.dumps(str(where))})",
         "```",
         "",
     ]
@@ -64,3 +66,11 @@ def render_card(
     lines += ["## Config", "", "```json", json.dumps(dict(config), indent=2, sort_keys=True), "```", ""]
     content = f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines)
     return str(ModelCard(content))
+
+
+_LOAD_LINE = re.compile(r'^model = genzoo\.load\(".*"\)$', re.M)
+
+
+def with_load_reference(readme: str, ref: str) -> str:
+    """The card text with its load snippet pointing at ``ref`` (what a push to the Hub repo ``ref`` needs)."""
+    return _LOAD_LINE.sub(lambda _: f"model = genzoo.load({json.dumps(ref)})", readme, count=1)

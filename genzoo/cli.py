@@ -448,6 +448,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     card = {
         "description": f"{model.describe()}, converted by genzoo from {args.source}.",
         "converted_from": args.source,
+        "load_as": args.output,  # the card's snippet loads the folder written here
     }
     out = save(model, args.output, name=args.name, card=card)
     if args.json:
@@ -488,6 +489,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         resume=args.resume,
         overwrite=args.overwrite,
         name=args.name,
+        license=args.license,
         command="genzoo " + shlex.join(args.argv),
         progress=not args.json,
     )
@@ -580,6 +582,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=positive_int, help="batch size per process (default: the family's recipe)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="model config field, repeatable")
     p.add_argument("--name", help="model name for the card (default: the output folder's name)")
+    p.add_argument("--license", help="licence of the trained model for its card, e.g. cc-by-4.0 (default: the data's, "
+                                     "when the dataset states one; never assumed)")
     p.add_argument("--device", type=device_name, default="auto", help="auto (default), cpu, cuda")
     p.add_argument("--amp", default="no", help="mixed precision: no (default), bf16, fp16")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in the output folder")

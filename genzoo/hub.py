@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -183,19 +185,52 @@ def push_folder(
     folder = Path(folder)
     meta = read_meta(folder)  # refuse to push something that is not a genzoo folder
     verify_files(folder, meta)  # never publish a corrupt file
+    with tempfile.TemporaryDirectory(prefix="genzoo-push-") as tmp:
+        staged = _stage_upload(folder, meta, repo_id, Path(tmp))
+        return _upload(staged, folder, repo_id, meta, private, commit_message, revision, token, create_pr)
+
+
+def _stage_upload(folder: Path, meta: dict[str, Any], repo_id: str, tmp: Path) -> Path:
+    """The files to upload, linked (or copied) into ``tmp``; the card's load snippet names ``repo_id``.
+
+    Only the files config.json lists go (your notes or samples beside them
+    stay local), and the card says ``genzoo.load("user/repo")``, not the
+    local folder it was written in.
+    """
+    from .card import with_load_reference
+
+    for name in listed_files(meta):
+        src = folder / name
+        if not src.exists():
+            continue
+        dst = tmp / name
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if name == CARD_FILE:
+            dst.write_text(with_load_reference(src.read_text(encoding="utf-8"), repo_id), encoding="utf-8")
+            continue
+        try:
+            os.link(src.resolve(), dst)  # no copy of the weights when the file system allows
+        except OSError:
+            shutil.copyfile(src, dst)
+    return tmp
+
+
+def _upload(
+    staged: Path, folder: Path, repo_id: str, meta: dict[str, Any], private: bool, commit_message: str | None,
+    revision: str | None, token: str | None, create_pr: bool,
+) -> Any:  # fmt: skip
     api = HfApi(endpoint=endpoint(), token=token, library_name="genzoo")
     try:
         api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
         if revision and revision != "main":
             api.create_branch(repo_id, branch=revision, exist_ok=True, repo_type="model")
         return api.upload_folder(
-            folder_path=folder,
+            folder_path=staged,
             repo_id=repo_id,
             repo_type="model",
             revision=revision,
             commit_message=commit_message or f"Upload {meta['family']} model with genzoo",
             create_pr=create_pr,
-            allow_patterns=[f for f in listed_files(meta) if (folder / f).exists()],
         )
     except HfHubHTTPError as exc:
         raise HubError(f"pushing {folder} to {repo_id} at {endpoint()} failed: {exc}") from exc

@@ -20,8 +20,9 @@ from .model import GenzooModel
 from .plugins import get_registry
 from .training import TrainConfig, TrainResult, seed_everything, train
 
-#: What a card says of the core's own datasets (plugin datasets carry their description in the registry).
-DATASET_FACTS = {"digits": "scikit-learn digits (UCI optdigits)"}
+#: What a card says of the core's own datasets: description and licence (plugin datasets carry theirs in the registry).
+#: The UCI optdigits data (scikit-learn's digits) is published under CC BY 4.0.
+DATASET_FACTS = {"digits": ("scikit-learn digits (UCI optdigits)", "cc-by-4.0")}
 
 
 def load_split(model: GenzooModel, data: str, split: str, options: dict[str, Any] | None = None):
@@ -38,12 +39,18 @@ def load_split(model: GenzooModel, data: str, split: str, options: dict[str, Any
 
 
 def dataset_description(data: str) -> str:
+    return dataset_facts(data)[0]
+
+
+def dataset_facts(data: str) -> tuple[str, str | None]:
+    """What a card says of ``data``: its description and its licence (``None`` when unknown: a folder of your own)."""
     name = known_dataset(data)
     if name in DATASET_FACTS:
         return DATASET_FACTS[name]
     if name is not None:
-        return get_registry().dataset(name).description or name
-    return Path(str(data)).name
+        entry = get_registry().dataset(name)
+        return entry.description or name, entry.license
+    return Path(str(data)).name, None
 
 
 def train_recipe(
@@ -61,13 +68,15 @@ def train_recipe(
     resume: bool = False,
     overwrite: bool = False,
     name: str | None = None,
+    license: str | None = None,
     command: str | None = None,
     progress: bool = True,
 ) -> TrainResult:
     """Train ``family`` (or a named model's config) on ``data`` and write ``out_dir/final`` with its card.
 
     ``data`` is a dataset name or a folder; ``data_options`` go to the
-    dataset (e.g. Pix2Pix's ``direction="BtoA"``).
+    dataset (e.g. Pix2Pix's ``direction="BtoA"``). The card's licence is
+    ``license``, else the data's own; genzoo never assumes one.
     """
     seed_everything(seed)  # the initial weights depend on the seed too
     model = create(family, **(config or {}))
@@ -98,12 +107,13 @@ def train_recipe(
     if result.final_path is not None and int(os.environ.get("RANK", "0")) == 0:  # rank 0 writes
         from .api import save
 
-        dataset = dataset_description(data)
+        dataset, data_license = dataset_facts(data)
         card = {
             **model.card,
             "description": f"{model.describe()}, trained by genzoo's recipe on {dataset}.",
             "dataset": dataset,
-            "license": "mit",
+            "license": license or data_license,
+            "load_as": os.fspath(result.final_path),  # the card's snippet loads this folder
             "command": command,
             "seed": seed,
             "steps": result.steps,

@@ -185,13 +185,15 @@ class DatasetEntry:
     """A named dataset a plugin provides: ``factory(split, size, channels, **options)`` -> a torch Dataset.
 
     ``size`` and ``channels`` of ``None`` mean the dataset's own defaults;
-    ``description`` is what a model card trained on it names as its data.
+    ``description`` is what a model card trained on it names as its data, and
+    ``license`` the data's licence (an SPDX-style id), which that card states.
     """
 
     name: str
     factory: str | Callable[..., Any]
     description: str = ""
     plugin: str | None = None
+    license: str | None = None
 
     def build(self, split: str, size: Any = None, channels: int | None = None, **options: Any) -> Any:
         factory = import_object(self.factory, f"dataset {self.name!r}")
@@ -591,7 +593,9 @@ class PluginRegistrar:
         values = {k: card[k] for k in known if card.get(k) is not None}
         self.add_model(name, family=family, config=meta.get("config"), source=source, **{**values, **facts})
 
-    def add_dataset(self, name: str, factory: str | Callable[..., Any], *, description: str = "") -> None:
+    def add_dataset(
+        self, name: str, factory: str | Callable[..., Any], *, description: str = "", license: str | None = None
+    ) -> None:
         """Register a named dataset. ``factory`` is a callable or ``"module:function"`` (imported when used).
 
         It is called as ``factory(split, size, channels, **options)`` with
@@ -600,7 +604,7 @@ class PluginRegistrar:
         _check_name("dataset", name)
         if not callable(factory) and not (isinstance(factory, str) and ":" in factory):
             raise ConfigError(f"dataset {name!r}: factory must be a callable or 'module:function', got {factory!r}")
-        self.datasets.append(DatasetEntry(name, factory, description, self.plugin))
+        self.datasets.append(DatasetEntry(name, factory, description, self.plugin, license))
 
     def commit(self) -> Committed:
         """Add the staged entries to the registry; returns what was added and what was rejected."""

@@ -89,4 +89,5 @@ def genzoo_register_datasets(registry):
         "digits-bold",
         "genzoo_cyclegan.data:digits_bold",
         description="scikit-learn digits (UCI optdigits) and bold digits (3x3 dilation), unpaired",
+        license="cc-by-4.0",  # the UCI optdigits data it is made from
     )

@@ -72,4 +72,5 @@ def genzoo_register_datasets(registry):
         "digits-edges",
         "genzoo_pix2pix.data:digits_edges",
         description="scikit-learn digits (UCI optdigits) paired with their edge maps",
+        license="cc-by-4.0",  # the UCI optdigits data it is made from
     )
