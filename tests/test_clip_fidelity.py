@@ -1,0 +1,143 @@
+"""Fidelity with open_clip: token ids, image preprocessing, and the open_clip layout's config.
+
+The reference is open_clip_torch (a test dependency). Each comparison counts
+what differs and asserts the count is zero, so a failure says how far off
+genzoo is, not only that it is.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import warnings
+
+import pytest
+import torch
+
+import genzoo
+from genzoo_clip.tokenizer import CLIPTokenizer
+
+open_clip = pytest.importorskip("open_clip")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+# -- token ids -----------------------------------------------------------------------------
+_HAND_WRITTEN = [
+    # plain, case, punctuation, numbers
+    "a photo of a dog.", "A PHOTO OF A DOG", "Hello, World's 2 BIG   tests", "it's 12345 dollars!!! ok?",
+    "3.14159 is pi; 1,000,000 people", "v2.0-beta_release#42", "$100 & 50% off!!!", "(a) [b] {c} <d>",
+    "e-mail: someone@example.com", "https://example.com/a?b=c&d=e", "C++ vs. C# vs. F#", "x^2 + y^2 = z^2",
+    "'quoted' \"double\" `back`", "...", "!!!???", "--", "a", "I", "0", "007", "1st 2nd 3rd 4th",
+    # contractions and apostrophes
+    "don't you'll we're I'm they've she'd he's", "DON'T YOU'LL", "rock 'n' roll", "'s 't 're 've 'm 'll 'd",
+    "''s", "it''s", "the dogs' bowls", "o'clock O'Neil", "don’t", "it‘s a ‘test’", "l'été",
+    # empty and whitespace
+    "", " ", "   ", "\t", "\n", "\r\n", "\t\n \r", "\x0b\x0c", "\u3000", "\xa0", "a\xa0b", "a\u2003b\u2009c",
+    "a\u200bb", "a\u2028b\u2029c", "\x1c\x1d\x1e\x1f", "x\x1cy",
+    # control characters, \x85, terminal escapes
+    "x\x00y\x7fz", "a\x85b", "\x85", "line\x85next", "\x1b[31mred\x1b[0m text", "\x1b[1;32mbold green\x1b[m",
+    "\x1b]0;title\x07rest", "bell\x07", "back\x08space", "\ufeffbom at start", "soft\xadhyphen",
+    "zero\u200dwidth\u200cjoiners", "left\u200eright\u200fmarks", "\ud7ff", "tab\there",
+    # mojibake (UTF-8 read as Windows-1252 / Latin-1)
+    "donâ€™t", "Ã©tÃ©", "cafÃ©", "â€œquotedâ€\x9d", "Ã¼ber", "naÃ¯ve", "â€”dashâ€”", "SchrÃ¶dinger",
+    "Ã\xa0 la carte", "ðŸ˜€ smile", "ÐŸÑ€Ð¸Ð²ÐµÑ‚", "æ—¥æœ¬èªž", "The Mona Lisa doesnÃƒÂ¢Ã¢â€šÂ¬Ã¢â€žÂ¢t have eyebrows.",
+    "l’humanitÃ©", "Ã", "Â£50", "Â", "â€",
+    # HTML entities, nested
+    "AT&amp;T &lt;3", "&amp;amp;", "&amp;amp;amp;", "&amp;amp;amp;amp;", "&lt;b&gt;bold&lt;/b&gt;", "<b>bold</b>",
+    "&quot;hi&quot;", "&#39;s", "&#x27;", "&#8217;", "&nbsp;space", "&copy; 2024", "&eacute;t&eacute;",
+    "&amp;eacute;", "&amp;#39;", "&bogus;", "& amp;", "&#0;", "&#x1F600;", "&#128512;", "&amp&amp",
+    "&AMP;", "&lt&gt", "fish &amp; chips &amp;amp; peas",
+    # literal special tokens
+    "<|endoftext|>", "<|startoftext|>", "a <|endoftext|> b", "before<|endoftext|>after", "<|ENDOFTEXT|>",
+    "<|startoftext|>hello<|endoftext|>", "&lt;|endoftext|&gt;", "<|endoftext|><|endoftext|><|endoftext|>",
+    "</w>", "a</w>b", "<start>", "<|endoftext", "endoftext|>",
+    # where the regex engines' Unicode tables differ: U+0345 folds to a letter; code points newer than Python's
+    "a\u0345b", "ᾳ ῳ α\u0345", "\u0345", "x\U00018f67y", "\U0003d15c 1\U0003d15c2", "\U000323b0", "\U0001e4d0",
+    # accents, ligatures, widths, normalization forms
+    "naïve café — “quotes” ☃", "crème brûlée", "e\u0301te\u0301", "Å Å Å", "ﬁne ligatures ĳssel", "ﬀ ﬂ ﬃ ﬄ ﬅ ﬆ",
+    "ｆｕｌｌｗｉｄｔｈ ＡＢＣ １２３", "ｶﾀｶﾅ", "①②③", "x² y³ ½ ¼", "™ ℃ № ℡", "Ǆemal ǅ ǆ", "Straße STRASSE",
+    "İstanbul ıi", "ΣΑΣ σας ΟΔΥΣΣΕΥΣ", "Ωmega ω", "ﬁ", "\u017ft", "Ⅻ ⅻ", "ＡＢＣ", "ǰ", "ŉ",
+    # other scripts
+    "日本語 テスト", "中文字符 和 English", "한국어 텍스트", "Привет, мир!", "Γειά σου Κόσμε", "שלום עולם",
+    "مرحبا بالعالم", "नमस्ते दुनिया", "สวัสดีชาวโลก", "ქართული", "Ἀθῆναι", "𝓗𝓮𝓵𝓵𝓸", "𝐁𝐨𝐥𝐝 𝟏𝟐𝟑",
+    "٠١٢٣٤٥٦٧٨٩", "१२३", "〇一二三", "Ⅷ", "ꓮꓯ", "ᚠᚢᚦ", "ⴰⵣⵓⵍ", "𐌰𐌱𐌲",
+    # emoji
+    "emoji 🐶🐱 and\ttabs\nnewlines", "👍🏽", "👨‍👩‍👧‍👦 family", "🏳️‍🌈", "❤️", "🇫🇷🇩🇪", "1️⃣", "😀😃😄😁",
+    "a🐶b", "🐶dog", "©®", "☃️", "🫠 melting",
+]
+
+_PIECES = [
+    "dog", "Café", "don't", "donâ€™t", "&amp;amp;", "<|endoftext|>", "\x85", "\x1b[31m", "日本", "🐶", "42", "x\u0301",
+    "ﬁ", "ＡＢ", "   ", "\t", "'s", "İ", "ß", "Σ", "\xa0", "&lt;", "--", "​", "Ã©", "١٢",
+]  # fmt: skip
+
+
+def _generated(n: int, seed: int = 0) -> list[str]:
+    """Texts joined from the pieces above, and random runs of code points from many blocks."""
+    rng = random.Random(seed)
+    blocks = [(0x20, 0x7E), (0x80, 0x24F), (0x370, 0x3FF), (0x400, 0x4FF), (0x590, 0x6FF), (0x900, 0x97F),
+              (0x2000, 0x206F), (0x2100, 0x22FF), (0x3000, 0x30FF), (0x4E00, 0x4E80), (0xAC00, 0xAC80),
+              (0xFB00, 0xFB4F), (0xFF00, 0xFFEF), (0x1F300, 0x1F6FF), (0x1D400, 0x1D4FF), (0x0, 0x1F)]  # fmt: skip
+    out = []
+    for i in range(n):
+        if i % 2:
+            out.append("".join(rng.choice(_PIECES) + rng.choice(["", " ", "-", ""]) for _ in range(rng.randint(1, 6))))
+        else:
+            chars = []
+            for _ in range(rng.randint(1, 24)):
+                lo, hi = rng.choice(blocks)
+                c = rng.randint(lo, hi)
+                if not 0xD800 <= c <= 0xDFFF:
+                    chars.append(chr(c))
+            out.append("".join(chars))
+    return out
+
+
+def _long() -> list[str]:
+    return [
+        "word " * 100, "one two three " * 40, "a photo of a " + "very " * 80 + "big dog", "🐶" * 200,
+        "日本語" * 60, "supercalifragilisticexpialidocious " * 20, "&amp;" * 100, "x" * 1000, "1234567890" * 30,
+    ]
+
+
+TEXTS = _HAND_WRITTEN + _long() + _generated(240)
+
+
+@pytest.fixture(scope="module")
+def genzoo_tok():
+    return CLIPTokenizer.openai()
+
+
+def _differing(ours: torch.Tensor, theirs: torch.Tensor, texts: list[str]) -> list[str]:
+    return [t for t, a, b in zip(texts, ours, theirs) if not torch.equal(a, b)]
+
+
+def test_token_ids_equal_open_clip_tokenize_on_varied_texts(genzoo_tok):
+    assert len(TEXTS) >= 300
+    differing = _differing(genzoo_tok(TEXTS), open_clip.tokenize(TEXTS), TEXTS)
+    print(f"{len(differing)} of {len(TEXTS)} token sequences differ from open_clip.tokenize")
+    assert differing == []
+
+
+def test_special_token_names_in_a_text_are_text(genzoo_tok):
+    """A typed ``<|endoftext|>`` neither ends the row early nor becomes an id the text tower pools at."""
+    row = genzoo_tok(["a photo <|endoftext|> of a dog"])[0].tolist()
+    assert row.count(49407) == 1 and row.count(49406) == 1
+    assert genzoo_tok.decode(row) == "a photo <| endoftext |> of a dog"  # the words, as CLIP splits them
+    assert row == open_clip.tokenize(["a photo <|endoftext|> of a dog"])[0].tolist()
+
+
+def test_open_clips_own_special_spellings_are_text_here_and_control_ids_there(genzoo_tok):
+    """The one deliberate difference: open_clip makes a typed ``<end_of_text>`` its end id (and the
+    tower pools there, dropping the rest of the prompt); genzoo keeps every typed text as text."""
+    text = "a dog <end_of_text> on a beach"
+    ours, theirs = genzoo_tok([text])[0].tolist(), open_clip.tokenize([text])[0].tolist()
+    assert theirs.count(49407) == 2 and ours.count(49407) == 1
+    assert genzoo_tok.decode(ours) == "a dog < end _ of _ text > on a beach"
