@@ -141,3 +141,59 @@ def test_open_clips_own_special_spellings_are_text_here_and_control_ids_there(ge
     ours, theirs = genzoo_tok([text])[0].tolist(), open_clip.tokenize([text])[0].tolist()
     assert theirs.count(49407) == 2 and ours.count(49407) == 1
     assert genzoo_tok.decode(ours) == "a dog < end _ of _ text > on a beach"
+
+
+# -- image preprocessing ------------------------------------------------------------------------
+PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "camera")  # square, landscape, grey
+MODES = ("RGB", "L", "P", "P-adaptive", "RGBA", "LA", "CMYK", "1", "YCbCr", "HSV", "LAB", "I", "I;16", "F", "RGBX")
+
+
+def _in_mode(photo: str, mode: str):
+    """A scikit-image sample photo in a PIL mode; alpha channels hold a real gradient (not all opaque)."""
+    import numpy as np
+    from PIL import Image
+    from skimage import data
+
+    rgb = Image.fromarray(getattr(data, photo)()).convert("RGB")
+    if mode in ("RGBA", "LA"):
+        alpha = np.add.outer(np.linspace(0, 127, rgb.height), np.linspace(0, 128, rgb.width)).astype(np.uint8)
+        im = rgb.convert(mode)
+        im.putalpha(Image.fromarray(alpha))
+        return im
+    if mode == "P-adaptive":
+        return rgb.quantize(64)
+    if mode == "I;16":
+        return rgb.convert("L").convert("I;16")
+    return rgb.convert(mode)
+
+
+@pytest.mark.parametrize("size", [224, 16])  # CLIP's real size, and the bundled clip-digits' size
+def test_preprocess_equals_open_clip_transform_for_every_pil_mode(size):
+    model = genzoo.load("clip-digits") if size == 16 else genzoo.create("clip", image_size=224, patch_size=32)
+    assert model.config.image_size == size and list(model.config.image_mean) == list(open_clip.OPENAI_DATASET_MEAN)
+    reference = open_clip.image_transform(size, is_train=False)  # OpenAI mean/std, bicubic, centre crop
+    worst = {}
+    for photo in PHOTOS:
+        for mode in MODES:
+            image = _in_mode(photo, mode)
+            assert image.mode == mode.split("-")[0]
+            worst[(photo, mode)] = (model.preprocess(image) - reference(image).unsqueeze(0)).abs().max().item()
+    print(f"size {size}: max |genzoo - open_clip| over {len(worst)} photo/mode pairs = {max(worst.values())}")
+    assert {k: v for k, v in worst.items() if v != 0.0} == {}
+
+
+def test_preprocess_of_files_equals_open_clip_transform(tmp_path):
+    """Palette and RGBA PNG files, read from disk as genzoo reads them (the ``genzoo run`` path)."""
+    from PIL import Image
+
+    model = genzoo.create("clip", image_size=224, patch_size=32)
+    reference = open_clip.image_transform(224, is_train=False)
+    paths = []
+    for photo, mode in (("chelsea", "P-adaptive"), ("coffee", "RGBA"), ("rocket", "P")):
+        paths.append(tmp_path / f"{photo}-{mode}.png")
+        _in_mode(photo, mode).save(paths[-1])
+    with torch.no_grad():
+        got = model.preprocess(paths)
+    expected = torch.stack([reference(Image.open(p)) for p in paths])
+    assert Image.open(paths[0]).mode == "P" and Image.open(paths[1]).mode == "RGBA"
+    assert torch.equal(got, expected)
