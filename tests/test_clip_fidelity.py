@@ -15,6 +15,7 @@ import pytest
 import torch
 
 import genzoo
+from genzoo.convert import convert
 from genzoo_clip.tokenizer import CLIPTokenizer
 
 open_clip = pytest.importorskip("open_clip")
@@ -197,3 +198,108 @@ def test_preprocess_of_files_equals_open_clip_transform(tmp_path):
     expected = torch.stack([reference(Image.open(p)) for p in paths])
     assert Image.open(paths[0]).mode == "P" and Image.open(paths[1]).mode == "RGBA"
     assert torch.equal(got, expected)
+
+
+# -- the open_clip layout's config -----------------------------------------------------------
+#: A tiny open_clip model config (open_clip's own format), GELU as most open_clip-trained models.
+TINY_GELU = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 224, "layers": 2, "width": 64, "head_width": 32, "patch_size": 32},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 4, "layers": 2},
+}
+
+
+def _open_clip_repo(folder, model_cfg: dict, seed: int = 0):
+    """An open_clip model with seeded random weights, saved as open_clip writes a Hub repo
+    (``open_clip_model.safetensors`` + ``open_clip_config.json``, by its own ``save_for_hf``)."""
+    from types import SimpleNamespace
+
+    from open_clip.push_to_hf_hub import save_for_hf
+
+    (folder.parent / f"{folder.name}.json").write_text(json.dumps(model_cfg))
+    open_clip.add_model_config(folder.parent / f"{folder.name}.json")
+    torch.manual_seed(seed)
+    model, _, transform = open_clip.create_model_and_transforms(folder.name, pretrained=None)
+    with torch.no_grad():
+        for p in model.parameters():  # larger than the init, so that the activation matters
+            p.add_(torch.randn_like(p) * 0.05)
+    save_for_hf(model.eval(), SimpleNamespace(save_pretrained=lambda d: None), model_cfg, folder, safe_serialization=True)
+    return model, transform
+
+
+PROMPTS = ["a photo of a cat.", "a cup of coffee", "an astronaut", "a rocket on the launch pad", "don't &amp; can't"]
+
+
+def _feature_errors(ours, theirs, transform) -> tuple[float, float]:
+    """Largest |difference| of image features (real photos, each side's own preprocess) and text features."""
+    photos = [_in_mode(p, m) for p, m in (("chelsea", "RGB"), ("coffee", "P-adaptive"), ("astronaut", "RGBA"), ("camera", "L"))]
+    with torch.no_grad():
+        img = (ours.encode_image(ours.preprocess(photos)) - theirs.encode_image(torch.stack([transform(p) for p in photos])))
+        txt = ours.encode_text(PROMPTS) - theirs.encode_text(open_clip.tokenize(PROMPTS))
+    return img.abs().max().item(), txt.abs().max().item()
+
+
+def test_open_clip_repo_converts_with_the_activation_its_config_records(tmp_path):
+    reference, transform = _open_clip_repo(tmp_path / "tiny-gelu", TINY_GELU)
+    assert isinstance(reference.visual.transformer.resblocks[0].mlp.gelu, torch.nn.GELU)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the config says everything: no guess, no warning
+        model = convert("clip", tmp_path / "tiny-gelu").eval()
+    c = model.config
+    assert (c.act, c.vision_heads, c.text_heads, c.image_size, c.patch_size) == ("gelu", 2, 4, 224, 32)
+    img_err, txt_err = _feature_errors(model, reference, transform)
+    print(f"open_clip GELU model: max |feature difference| image {img_err:.2e}, text {txt_err:.2e}")
+    assert img_err < 1e-5 and txt_err < 1e-5
+    # what the issue saw: reading the same weights as quick_gelu is measurably off
+    wrong = convert("clip", tmp_path / "tiny-gelu", config={"act": "quick_gelu"}).eval()
+    assert min(_feature_errors(wrong, reference, transform)) > 1e-3
+
+
+def test_quick_gelu_config_and_exported_folders_round_trip_through_open_clip(tmp_path):
+    cfg = {**TINY_GELU, "quick_gelu": True}
+    reference, transform = _open_clip_repo(tmp_path / "tiny-quick", cfg, seed=1)
+    model = convert("clip", tmp_path / "tiny-quick").eval()
+    assert model.config.act == "quick_gelu"
+    assert max(_feature_errors(model, reference, transform)) < 1e-5
+    # genzoo writes the open_clip layout with its config, and open_clip reads it back
+    from genzoo_clip.convert import export
+
+    export(model, tmp_path / "back", "openai")
+    assert json.loads((tmp_path / "back" / "open_clip_config.json").read_text())["model_cfg"]["quick_gelu"] is True
+    again = open_clip.create_model("local-dir:" + str(tmp_path / "back")).eval()
+    assert max(_feature_errors(model, again, transform)) < 1e-5
+
+
+def test_weights_without_a_config_say_which_activation_was_assumed(tmp_path):
+    from safetensors.torch import save_file
+
+    reference, _ = _open_clip_repo(tmp_path / "tiny-bare", TINY_GELU)
+    save_file(reference.state_dict(), tmp_path / "bare.safetensors")
+    with pytest.warns(UserWarning, match=r"does not record its MLP activation; assumed quick_gelu .*--set act=gelu"):
+        model = convert("clip", tmp_path / "bare.safetensors", config={"vision_heads": 2, "text_heads": 4})
+    assert model.config.act == "quick_gelu"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # said explicitly: nothing to warn about
+        model = convert("clip", tmp_path / "bare.safetensors", config={"act": "gelu", "vision_heads": 2, "text_heads": 4})
+    assert model.config.act == "gelu"
+
+
+def test_open_clip_options_genzoo_lacks_are_errors(tmp_path):
+    from genzoo.errors import CheckpointError, ConfigError
+
+    _open_clip_repo(tmp_path / "tiny-opts", TINY_GELU)
+    path = tmp_path / "tiny-opts" / "open_clip_config.json"
+    original = json.loads(path.read_text())
+    changed = json.loads(path.read_text())
+    changed["model_cfg"]["text_cfg"]["pool_type"] = "last"
+    path.write_text(json.dumps(changed))
+    with pytest.raises(ConfigError, match=r"text_cfg.pool_type='last' is an open_clip option genzoo's CLIP does not implement"):
+        convert("clip", tmp_path / "tiny-opts")
+    changed = json.loads(json.dumps(original))
+    changed["model_cfg"]["vision_cfg"]["width"] = 128
+    path.write_text(json.dumps(changed))
+    with pytest.raises(CheckpointError, match=r"says vision_width=128 but the weights have 64"):
+        convert("clip", tmp_path / "tiny-opts")
+    path.write_text("{not json")
+    with pytest.raises(CheckpointError, match="open_clip_config.json is not valid JSON"):
+        convert("clip", tmp_path / "tiny-opts")
