@@ -1,7 +1,8 @@
 """The public API: load, create, save, push_to_hub, list_models, list_families, info.
 
 ``load`` takes three kinds of names, tried in this order: a registered model
-name, a local genzoo folder, a Hub repo id (``user/repo``, ``user/repo@rev``,
+name (or ``PLUGIN:NAME``, which also reaches a model that lost a name clash),
+a local genzoo folder, a Hub repo id (``user/repo``, ``user/repo@rev``,
 ``hf://user/repo@rev``). The result is a family model on the requested
 device and dtype, in eval mode.
 """
@@ -22,7 +23,7 @@ from . import checkpoint, hub
 from .errors import ConfigError, UnknownFamilyError, UnknownModelError
 from .model import GenzooModel
 from .plugins import get_registry
-from .registry import BundledSource, HubSource, ModelEntry, UrlSource
+from .registry import BundledSource, HubSource, ModelEntry, UrlSource, split_qualified
 
 _DTYPES = {
     "fp32": torch.float32, "float32": torch.float32, "float": torch.float32,
@@ -70,6 +71,20 @@ def _looks_like_path(name: str) -> bool:
     return name.startswith((".", "/", "~")) or os.sep in name and Path(name).exists() or Path(name).is_dir()
 
 
+def _resolve_entry(name: str) -> ModelEntry | None:
+    """The registry entry ``name`` means: a registered model name or ``PLUGIN:NAME``; ``None`` otherwise.
+
+    A ``PLUGIN:NAME`` that reaches nothing (and is no folder) raises here with
+    suggestions: it cannot be a Hub repo id, so trying further would only hide
+    the typo.
+    """
+    registry = get_registry()
+    entry = registry.find("model", name)
+    if entry is None and split_qualified(name) and registry.find("family", name) is None and not Path(name).exists():
+        registry.model(name)  # raises UnknownModelError naming the plugin or the name
+    return entry
+
+
 def load(
     name: str | os.PathLike,
     *,
@@ -83,31 +98,36 @@ def load(
     cache_dir: str | os.PathLike | None = None,
     token: str | None = None,
     offline: bool | None = None,
+    verify: bool = False,
 ) -> GenzooModel:
     """Load a model by registered name, local folder or Hub repo id.
 
     ``components`` picks component groups (e.g. ``["generator"]``; only their
     files are read or downloaded), ``"inference"`` picks what the family needs
     for inference, ``None`` loads all. ``dtype`` is ``"fp32"``, ``"fp16"``,
-    ``"bf16"`` or a torch dtype; a missing accelerator falls back to the CPU.
+    ``"bf16"`` or a torch dtype; ``None`` means float32, whatever the files
+    store (integer buffers keep their type). A missing accelerator falls back
+    to the CPU. ``verify=True`` checks every file read against the sha256 its
+    config.json records (:class:`~genzoo.errors.IntegrityError` on a mismatch)
+    and warns about NaN/Inf weights; the default compares sizes only.
     """
     dev = resolve_device(device)
     dt = resolve_dtype(dtype)
     text = os.fspath(name)
     registry = get_registry()
     tried: list[str] = []
+    entry = _resolve_entry(text)
 
-    if text in registry.models and isinstance(registry.models[text].source, HubSource) and registry.models[text].source.layout:
+    if entry is not None and isinstance(entry.source, HubSource) and entry.source.layout:
         from .convert import load_entry  # upstream weights, converted on load
 
         model = load_entry(
-            registry.models[text], revision=revision, components=components, device=dev, dtype=dt,
+            entry, revision=revision, components=components, device=dev, dtype=dt,
             cache_dir=cache_dir, token=token, offline=offline,
         )  # fmt: skip
         model.source = text
         return _finish(model, compile=compile, channels_last=channels_last)
-    if text in registry.models:
-        entry = registry.models[text]
+    if entry is not None:
         folder, meta, chosen = _fetch_entry(entry, revision, components, cache_dir, token, offline)
         source = text
     elif _looks_like_path(text):
@@ -143,8 +163,11 @@ def load(
             exc.add_note(f"genzoo tried {text!r} as: " + "; ".join(tried) + "; then as a Hub repo id.")
             raise
         source = f"{repo_id}@{rev or revision or 'main'}"
-    model_class = registry.family(meta["family"]).model_class()
-    model = checkpoint.load_folder(folder, model_class, meta, components=chosen, device=dev, dtype=dt, strict=strict)
+    # An entry's own family: for 'PLUGIN:NAME' of a family that lost a clash, that plugin's family.
+    model_class = registry.family(entry.family if entry is not None else meta["family"]).model_class()
+    model = checkpoint.load_folder(
+        folder, model_class, meta, components=chosen, device=dev, dtype=dt, strict=strict, verify=verify
+    )
     model.source = source
     return _finish(model, compile=compile, channels_last=channels_last)
 
@@ -203,10 +226,9 @@ def create(
 ) -> GenzooModel:
     """A randomly initialised model of a family (or of a named model's config), with overrides."""
     registry = get_registry()
-    if name in registry.families:
-        family, base = registry.families[name], {}
-    elif name in registry.models:
-        entry = registry.models[name]
+    if (found := registry.find("family", name)) is not None:
+        family, base = found, {}
+    elif (entry := _resolve_entry(name)) is not None:
         family, base = registry.family(entry.family), dict(entry.config)
     else:
         raise UnknownModelError(
@@ -224,7 +246,15 @@ def _did_you_mean(names: list[str]) -> str:
 
 
 def save(model: GenzooModel, path: str | os.PathLike, *, name: str | None = None, card: dict[str, Any] | None = None) -> Path:
-    """Write ``model`` as a genzoo folder (config.json, one safetensors per component, README.md)."""
+    """Write ``model`` as a genzoo folder (config.json, one safetensors per component, README.md).
+
+    ``path`` may be new, empty (``"."`` included) or a genzoo checkpoint: genzoo
+    replaces only the files its config.json lists and keeps everything else
+    there; any other non-empty folder is refused with a ``CheckpointError``.
+    A group the model was loaded without keeps the target's file when the
+    target holds the same family and config. An interrupted save is completed
+    or discarded on the next access (docs/checkpoints.md, "Saving safely").
+    """
     if not isinstance(model, GenzooModel):
         raise TypeError(f"genzoo.save needs a genzoo model, got {type(model).__name__}")
     return checkpoint.write_folder(model, path, name=name, card=card)
@@ -287,6 +317,15 @@ class ModelInfo:
         return dict(self.__dict__)
 
 
+def _family_models(family: Any) -> list[str]:
+    """A family's named models: the owner's by plain name; a family that lost a clash, its models as PLUGIN:NAME."""
+    registry = get_registry()
+    if registry.families.get(family.name) is family:
+        return registry.list_models(family=family.name)
+    qualified = f"{family.plugin}:{family.name}"
+    return sorted(k for k, e in registry.shadowed["model"].items() if e.family == qualified)
+
+
 def info(name: str) -> ModelInfo:
     """Family, weight source (repo@revision or bundled path), config and card facts of a name.
 
@@ -294,19 +333,17 @@ def info(name: str) -> ModelInfo:
     repo id (only its ``config.json`` is downloaded).
     """
     registry = get_registry()
-    if name in registry.models:
-        e = registry.models[name]
+    if (e := _resolve_entry(name)) is not None:
         card = e.card()
         return ModelInfo(
             name=name, kind="model", family=e.family, plugin=e.plugin,
             source=str(e.source) if e.source else None, config=dict(e.config),
             card=card, description=e.description, **_contract_facts(e.family, e.config),
         )  # fmt: skip
-    if name in registry.families:
-        f = registry.families[name]
+    if (f := registry.find("family", name)) is not None:
         return ModelInfo(
             name=name, kind="family", family=name, plugin=f.plugin, description=f.description,
-            models=registry.list_models(family=name), card={"paper": f.paper} if f.paper else {},
+            models=_family_models(f), card={"paper": f.paper} if f.paper else {},
             **_contract_facts(name, {}),
         )  # fmt: skip
     if Path(name).is_dir():

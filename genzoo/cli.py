@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
+import warnings
+from pathlib import Path
 from typing import Any, Sequence
 
 from .errors import GenzooError
@@ -34,6 +37,52 @@ def _print_json(obj: Any) -> None:
     print(json.dumps(obj, indent=2, default=str))
 
 
+# -- argparse types: bad numbers are errors, never "use the default" -----------
+def positive_int(text: str) -> int:
+    """An integer >= 1. ``--steps 0`` or ``--n -5`` is refused rather than read as "the default"."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def device_name(text: str) -> str:
+    """``auto`` or a device torch knows (``cpu``, ``cuda``, ``cuda:1``, ``mps``): checked before any model loads."""
+    if text == "auto":
+        return text
+    import torch
+
+    try:
+        torch.device(text)
+    except (RuntimeError, ValueError):
+        raise argparse.ArgumentTypeError(f"unknown device {text!r}; use auto, cpu, cuda, cuda:N or mps") from None
+    return text
+
+
+#: The most pixels an enlarged grid may have (PIL refuses to open images past about 179 M pixels).
+MAX_GRID_PIXELS = 2**27
+
+
+def _enlarge(images: Any, scale: int) -> Any:
+    """Nearest-neighbour enlargement for ``--scale``, refused before it would allocate an absurd grid."""
+    if scale <= 1:
+        return images
+    import torch
+
+    n, _, h, w = images.shape
+    pixels = n * h * w * scale * scale
+    if pixels > MAX_GRID_PIXELS:
+        most = max(int((MAX_GRID_PIXELS / (n * h * w)) ** 0.5), 1)
+        raise GenzooError(
+            f"--scale {scale} would make {n} images of {h * scale}x{w * scale} pixels ({pixels:,} in all); "
+            f"use --scale {most} or less"
+        )
+    return torch.nn.functional.interpolate(images, scale_factor=scale, mode="nearest")
+
+
 # -- subcommands -------------------------------------------------------------
 def cmd_list(args: argparse.Namespace) -> int:
     from .plugins import get_registry
@@ -52,8 +101,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         what = f" matching {args.pattern!r}" if args.pattern else ""
         print(f"no models{what}. Families: {', '.join(registry.list_families()) or 'none'}")
         return 0
-    rows = [[e.name, e.family, e.source.label() if e.source else "-", _short(e.description)] for e in entries]
-    print(_table(rows, ["name", "family", "weights", "description"]))
+    rows = [[e.name, e.family, e.plugin or "-", e.source.label() if e.source else "-", _short(e.description)] for e in entries]
+    print(_table(rows, ["name", "family", "plugin", "weights", "description"]))
     return 0
 
 
@@ -63,6 +112,8 @@ TASK_FLAGS = {"inputs": "--input", "templates": "--template"}
 
 def cmd_info(args: argparse.Namespace) -> int:
     from .api import info
+    from .plugins import get_registry
+    from .registry import split_qualified
 
     i = info(args.name)
     if args.json:
@@ -70,6 +121,10 @@ def cmd_info(args: argparse.Namespace) -> int:
         return 0
     kind = "family" if i.kind == "family" else f"{i.kind} of family {i.family}"
     print(f"{i.name}  ({kind}" + (f", plugin {i.plugin})" if i.plugin else ")"))
+    if i.kind in ("model", "family") and (parts := split_qualified(i.name)):
+        owner = get_registry().find(i.kind, parts[1])
+        if owner is not None and owner.plugin != i.plugin:  # PLUGIN:NAME of an entry that lost a clash
+            print(f"  note:     the name {parts[1]!r} belongs to plugin {owner.plugin!r}; this is {i.plugin!r}'s entry")
     if i.description:
         print(f"  {i.description}")
     if i.source:
@@ -104,11 +159,17 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     rows = [
         [
             i.name, i.version or "-", ", ".join(i.families) or "-", str(len(i.models)),
-            ", ".join(i.datasets) or "-", "ok" if i.ok else f"ERROR: {i.error}",
+            ", ".join(i.datasets) or "-",
+            f"ERROR: {i.error}" if not i.ok else f"ok, {len(i.rejected)} rejected" if i.rejected else "ok",
         ]
         for i in infos
     ]  # fmt: skip
     print(_table(rows, ["plugin", "version", "families", "models", "datasets", "status"]))
+    rejected = [(i.name, r) for i in infos for r in i.rejected]
+    if rejected:
+        print("\nrejected entries (the name's owner keeps it; PLUGIN:NAME reaches the rejected one):")
+        for name, r in rejected:
+            print(f"  {name}: {r}")
     if args.traceback:
         for i in infos:
             if i.traceback:
@@ -123,15 +184,16 @@ def cmd_pull(args: argparse.Namespace) -> int:
 
     registry = get_registry()
     components = args.components.split(",") if args.components else None
-    if args.name in registry.models:
-        source = registry.models[args.name].source
+    entry = registry.find("model", args.name)  # a registered name or PLUGIN:NAME
+    if entry is not None:
+        source = entry.source
         if isinstance(source, BundledSource):
             print(f"{args.name} is bundled with its plugin; nothing to download: {source.folder()}")
             return 0
         if isinstance(source, UrlSource):  # the authors' file: download and convert it once
             from .convert import fetch_url_folder
 
-            folder = fetch_url_folder(registry.models[args.name], progress=not args.json)
+            folder = fetch_url_folder(entry, progress=not args.json)
             if args.json:
                 _print_json({"url": source.url, "folder": str(folder), "layout": source.layout})
             else:
@@ -142,7 +204,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
         if source.layout:  # an upstream repo, converted on load: fetch the files its layout needs
             from .convert import fetch_layout, layouts_of
 
-            model_class = registry.family(registry.models[args.name].family).model_class()
+            model_class = registry.family(entry.family).model_class()
             files = layouts_of(model_class)[source.layout]
             folder = fetch_layout(source.repo_id, args.revision or source.revision, files)
             if args.json:
@@ -156,11 +218,54 @@ def cmd_pull(args: argparse.Namespace) -> int:
         if ref is None:
             registry.model(args.name)  # raises with suggestions
         repo_id, revision = ref[0], args.revision or ref[1]
-    folder, meta, chosen = hub.download(repo_id, revision, components, with_card=True)
+    folder, meta, chosen = hub.download(repo_id, revision, components, with_card=True, verify=True)
     if args.json:
         _print_json({"repo_id": repo_id, "folder": str(folder), "commit": folder.name, "components": chosen})
     else:
         print(f"pulled {repo_id}@{folder.name[:12]} ({meta['family']}; {', '.join(chosen)}) to {folder}")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Check a checkpoint's files against the sha256 (or, for old checkpoints, the sizes) its config.json records."""
+    from pathlib import Path
+
+    from . import checkpoint, hub
+    from .plugins import get_registry
+    from .registry import BundledSource, HubSource, UrlSource
+
+    registry = get_registry()
+    if args.name in registry.models:
+        entry = registry.models[args.name]
+        source = entry.source
+        if isinstance(source, BundledSource):
+            folder = source.folder()
+        elif isinstance(source, UrlSource):
+            from .convert import fetch_url_folder
+
+            folder = fetch_url_folder(entry, progress=not args.json)
+        elif isinstance(source, HubSource) and not source.layout:
+            folder = hub.download(source.repo_id, args.revision or source.revision, None)[0]
+        else:
+            raise GenzooError(
+                f"{args.name} is an upstream repo converted on load; genzoo recorded no hashes for its files "
+                "(huggingface_hub checks their LFS sha256 when it downloads them)"
+            )
+    elif Path(args.name).expanduser().is_dir():
+        folder = Path(args.name).expanduser()
+    elif (ref := hub.parse_repo_ref(args.name)) is not None:
+        folder = hub.download(ref[0], args.revision or ref[1], None)[0]
+    else:
+        registry.model(args.name)  # raises with suggestions
+        raise AssertionError("unreachable")
+    checked = checkpoint.verify_files(folder, checkpoint.read_meta(folder))
+    if args.json:
+        _print_json({"folder": str(folder), "files": checked})
+        return 0
+    how = {"sha256": "sha256 ok", "size": "size ok (no sha256 recorded)", "none": "unchecked (nothing recorded)"}
+    print(_table([[name, how[kind]] for name, kind in checked.items()], ["file", "check"]))
+    hashed = sum(kind == "sha256" for kind in checked.values())
+    print(f"verified {folder}: {hashed} of {len(checked)} files by sha256")
     return 0
 
 
@@ -187,6 +292,8 @@ def parse_labels(spec: str | None) -> list[int] | None:
     try:
         for part in spec.split(","):
             lo, _, hi = part.partition("-")
+            if hi and int(hi) < int(lo):
+                raise ValueError(part)
             out += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
     except ValueError:
         raise GenzooError(f"--labels {spec!r}: use ids like '0-9' or '1,3,5'") from None
@@ -208,9 +315,36 @@ def _print_rows(result: dict[str, Any]) -> None:
         print(f"accuracy: {result['accuracy']:.4g} ({len(rows)} images)")
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    import torch
+def _makes_images(name: str, task: str | None) -> bool:
+    """Whether ``name``'s ``task`` returns images (so needs ``-o``), known without loading any weights.
 
+    Read from the task's declaration (``returns``). Hub repos are not asked
+    (that would need the network): ``False``, the check then happens after the load.
+    """
+    from .checkpoint import read_meta
+    from .plugins import get_registry
+
+    registry = get_registry()
+    try:
+        if registry.find("model", name) is None and Path(name).expanduser().is_dir():
+            family = read_meta(Path(name).expanduser())["family"]
+        else:
+            family = registry.model(name).family  # a registered name, or PLUGIN:NAME
+        model_class = registry.family(family).model_class()
+    except GenzooError:
+        return False  # the load reports it, with its own message
+    spec = model_class.task_specs().get(task or model_class.default_task() or "")
+    return spec is not None and spec.returns == "images"  # an unknown task: run_task names the tasks there are
+
+
+#: ``genzoo run`` options that shape a grid of images, and mean nothing with an INPUT_FOLDER.
+_GRID_ONLY = {
+    "task": "--task", "zero_shot": "--zero-shot", "classes": "--classes", "template": "--template", "n": "--n",
+    "steps": "--steps", "input": "--input", "labels": "--labels", "path": "--path", "nrow": "--nrow",
+}  # fmt: skip
+
+
+def cmd_run(args: argparse.Namespace) -> int:
     from .api import load
     from .images import save_grid
     from .tasks import run_task
@@ -220,6 +354,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     task, inputs = args.task, args.input
     if args.zero_shot is not None:  # --zero-shot [IMAGES]: the zero_shot task on these images
         task, inputs = task or "zero_shot", args.zero_shot or inputs
+    if not args.output and _makes_images(args.name, task):  # say so now, not after loading the model
+        raise GenzooError("-o/--output is required: this task makes images (e.g. -o samples.png)")
+    if args.output and inputs:
+        from .images import check_output_apart
+
+        check_output_apart(inputs, args.output)
     model = load(args.name, device=args.device, dtype=args.dtype)
     options = {
         "n": args.n, "seed": args.seed, "steps": args.steps, "nrow": None,
@@ -232,9 +372,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         images = result.get("images")
         out = None
         if args.output and images is not None:
-            images = images.float().cpu()
-            if args.scale > 1:
-                images = torch.nn.functional.interpolate(images, scale_factor=args.scale, mode="nearest")
+            images = _enlarge(images.float().cpu(), args.scale)
             out = save_grid(images, args.output, nrow=args.nrow or result.get("nrow") or 8)
         if args.json:
             _print_json({k: v for k, v in result.items() if k not in ("images", "nrow")} | {"output": str(out) if out else None})
@@ -246,9 +384,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.output:
         raise GenzooError("-o/--output is required: this task makes images (e.g. -o samples.png)")
     images, nrow = result
-    images = images.float().cpu()
-    if args.scale > 1:  # small images (16 px digits) are easier to look at enlarged, pixels kept sharp
-        images = torch.nn.functional.interpolate(images, scale_factor=args.scale, mode="nearest")
+    # small images (16 px digits) are easier to look at enlarged, pixels kept sharp
+    images = _enlarge(images.float().cpu(), args.scale)
     out = save_grid(images, args.output, nrow=args.nrow or nrow)
     if args.json:
         _print_json({"output": str(out), "images": len(images)})
@@ -277,6 +414,15 @@ def _run_folder(args: argparse.Namespace) -> int:
 
     if not args.output:
         raise GenzooError("-o/--output is required: the folder the translated images are written to")
+    given = [flag for dest, flag in _GRID_ONLY.items() if getattr(args, dest) is not None]
+    if given or args.scale != 1:
+        raise GenzooError(
+            f"{', '.join(given or ['--scale'])}: not used when translating the folder {args.source}; "
+            "drop it (every image in the folder is translated at the model's size, or its own with --keep-size)"
+        )
+    from .images import check_output_apart
+
+    check_output_apart([args.source], args.output)  # before loading: never write over the inputs
     model = load(args.name, device=args.device, dtype=args.dtype)
     options = {"direction": args.direction} if args.direction else {}
     if args.train_mode:  # the reference's test.py without --eval: batch statistics, dropout as noise
@@ -399,17 +545,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--classes", nargs="+", metavar="NAME", help="class names for zero-shot classification (or NAME,NAME,...)")
     p.add_argument("--template", action="append", metavar="TEXT",
                    help="prompt template with {} for the class name, repeatable (default: the model's own)")
-    p.add_argument("--n", type=int, help="how many images / rows")
+    p.add_argument("--n", type=positive_int, help="how many images / rows")
     p.add_argument("--seed", type=int, help="random seed")
-    p.add_argument("--steps", type=int, help="interpolation steps")
+    p.add_argument("--steps", type=positive_int, help="interpolation steps")
     p.add_argument("--input", nargs="+", help="input image files (default: held-out test digits)")
     p.add_argument("--labels", help="class ids for conditional models, e.g. 0-9")
     p.add_argument("--path", choices=["linear", "spherical"], help="interpolation path")
-    p.add_argument("--nrow", type=int, help="images per row in the grid")
-    p.add_argument("--scale", type=int, default=1, help="enlarge each image by this factor (nearest neighbour)")
-    p.add_argument("--device", default="auto", help="cpu, cuda, auto (default)")
+    p.add_argument("--nrow", type=positive_int, help="images per row in the grid")
+    p.add_argument("--scale", type=positive_int, default=1, help="enlarge each image by this factor (nearest neighbour)")
+    p.add_argument("--device", type=device_name, default="auto", help="cpu, cuda, auto (default)")
     p.add_argument("--dtype", help="fp32 (default), fp16, bf16")
-    p.add_argument("--batch-size", type=int, default=8, help="with INPUT_FOLDER: images per batch (default 8)")
+    p.add_argument("--batch-size", type=positive_int, default=8, help="with INPUT_FOLDER: images per batch (default 8)")
     p.add_argument("--keep-size", action="store_true",
                    help="with INPUT_FOLDER: keep each image's size (pad to the network's multiple, crop back)")
     p.add_argument("--direction", choices=["a2b", "b2a"],
@@ -428,11 +574,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dataset option, repeatable, e.g. direction=BtoA for Pix2Pix folders")
     p.add_argument("-o", "--output", required=True, help="run folder: metrics.jsonl, checkpoints, final/")
     p.add_argument("--seed", type=int, default=0, help="seeds the init, the data order and the noise")
-    p.add_argument("--steps", type=int, help="training steps (default: the family's recipe)")
-    p.add_argument("--batch-size", type=int, help="batch size per process (default: the family's recipe)")
+    p.add_argument("--steps", type=positive_int, help="training steps (default: the family's recipe)")
+    p.add_argument("--batch-size", type=positive_int, help="batch size per process (default: the family's recipe)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="model config field, repeatable")
     p.add_argument("--name", help="model name for the card (default: the output folder's name)")
-    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda")
+    p.add_argument("--device", type=device_name, default="auto", help="auto (default), cpu, cuda")
     p.add_argument("--amp", default="no", help="mixed precision: no (default), bf16, fp16")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in the output folder")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier run in the output folder")
@@ -454,6 +600,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--components", help="comma-separated component groups (default: all)")
     p.set_defaults(func=cmd_pull)
 
+    p = sub.add_parser("verify", parents=[common],
+                       help="check a checkpoint's files against the sha256 its config.json records")
+    p.add_argument("name", help="registered model name, local folder or Hub repo id (user/repo[@rev])")
+    p.add_argument("--revision", help="Hub branch, tag or commit (default: the pinned one)")
+    p.set_defaults(func=cmd_verify)
+
     p = sub.add_parser("push", parents=[common], help="upload a saved genzoo folder to the Hub")
     p.add_argument("folder", help="folder written by genzoo.save")
     p.add_argument("repo_id", help="user/repo")
@@ -470,7 +622,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto (default: cuda if available), cpu, cuda; no fallback when the device is missing")
     p.add_argument("--dtype", default="fp32", choices=["fp32", "fp16", "bf16"],
                    help="genzoo's precision (the reference stays fp32); default fp32")
-    p.add_argument("--batch-size", type=int, default=8, help="items per inference call (default 8)")
+    p.add_argument("--batch-size", type=positive_int, default=8, help="items per inference call (default 8)")
     p.add_argument("--repeat", type=int, default=5, help="timed runs each way; the median is shown (default 5)")
     p.add_argument("--compile", action="store_true", help="genzoo side: torch.compile each component")
     p.add_argument("--channels-last", action="store_true", help="genzoo side: channels_last weights and inputs")
@@ -479,20 +631,53 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command in ``argv`` (default: the command line); return the exit status.
+
+    Errors print one line and return 1; anything unforeseen too, with a hint
+    to rerun with ``--debug`` (which raises instead). A closed stdout
+    (``genzoo list | head -1``) ends the command quietly with 141, as SIGPIPE would.
+    """
     parser = build_parser()
+    from_command_line = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     args.argv = argv
+    if from_command_line:  # warnings as one line each, like errors (not file:line plus the source line)
+        warnings.formatwarning = lambda message, category, *_, **__: f"genzoo: warning: {message}\n"
     try:
-        return args.func(args)
-    except (GenzooError, OSError) as exc:
-        if args.debug:
-            raise
-        print(f"genzoo: error: {exc}", file=sys.stderr)
-        return 1
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows up here, inside the try, not at interpreter exit
+        return code
     except KeyboardInterrupt:
         print("genzoo: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - the last resort: one line, whatever escaped
+        if isinstance(exc, BrokenPipeError) and _stdout_closed():
+            # `genzoo list | head -1`: the reader has all it wanted. Exit quietly, as a tool killed by SIGPIPE does.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit-time flush must not fail too
+            return 141
+        if args.debug:
+            raise
+        if isinstance(exc, GenzooError):  # ours: the message says what was wrong and what to do
+            message = str(exc)
+        else:  # a bug, a network failure, an unforeseen input: what it was, and how to see more
+            first = (str(exc).strip().splitlines() or [""])[0]
+            kind = "" if isinstance(exc, OSError) and first else f"{type(exc).__name__}: " if first else type(exc).__name__
+            message = f"{kind}{first} (run with --debug for the traceback)"
+        print(f"genzoo: error: {message}", file=sys.stderr)
+        return 1
+
+
+def _stdout_closed() -> bool:
+    """Whether stdout is a pipe whose reader has gone (so a BrokenPipeError is ours, not a socket's)."""
+    try:
+        import select
+
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll (Windows) or no real stdout: assume it is ours
+        return True
 
 
 if __name__ == "__main__":  # pragma: no cover

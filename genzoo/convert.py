@@ -35,7 +35,7 @@ from typing import Any, Iterable, Mapping
 
 import torch
 
-from .checkpoint import load_state_into
+from .checkpoint import load_state_into, warn_non_finite
 from .errors import CheckpointError, ConfigError, DownloadError, MissingComponentError, OfflineError
 from .model import GenzooModel, meta_device
 from .registry import UrlSource
@@ -55,6 +55,47 @@ class Converted:
     extra_folder: Path | None = None
     #: Card facts to carry (description, license...).
     card: dict[str, Any] = field(default_factory=dict)
+
+
+def read_weights_file(path: str | os.PathLike) -> Any:
+    """What a weights file holds, read without running any code in it: the one way converters read files.
+
+    ``.safetensors`` files are read with safetensors; anything else with
+    ``torch.load(weights_only=True)``, which unpickles tensors and plain
+    containers only. A TorchScript archive (a zip with ``constants.pkl``,
+    like OpenAI's released CLIP ``.pt`` files) is refused before anything in
+    it is read: loading TorchScript runs the code inside it (``__setstate__``
+    and all), so a hostile file could do anything. The message says how to
+    export its state dict where the user chooses to trust it.
+    """
+    import zipfile
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no such checkpoint file: {path}")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(path)
+        except Exception as exc:  # noqa: BLE001 - SafetensorError is not an OSError
+            raise CheckpointError(f"{path} is not a readable safetensors file ({exc})") from exc
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:  # the member names only: nothing is unpickled
+            torchscript = any(n == "constants.pkl" or n.endswith("/constants.pkl") for n in archive.namelist())
+        if torchscript:
+            raise CheckpointError(
+                f"{path} is a TorchScript archive, which genzoo does not load: loading it runs the code inside. "
+                f"If you trust it, export its weights in Python: torch.save(torch.jit.load({str(path)!r}).state_dict(), "
+                "'weights.pt'), then convert weights.pt"
+            )
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - unpickling refusals and corrupt files alike
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise CheckpointError(
+            f"{path} cannot be read as a tensors-only state dict ({first}); genzoo does not unpickle arbitrary objects"
+        ) from exc
 
 
 def _model_class(family: str | type[GenzooModel]) -> type[GenzooModel]:
@@ -157,7 +198,7 @@ def build(
     for key, value in converted.tensors.items():
         if key in keep or key not in known:  # keys of no group stay, to be reported as unexpected
             value = value.to(device)
-            tensors[key] = value.to(dtype) if dtype is not None and value.is_floating_point() else value
+            tensors[key] = value.to(dtype or torch.float32) if value.is_floating_point() else value  # load's dtype rule
     load_state_into(model, tensors, chosen, strict=strict, where=where)
     model.card = dict(converted.card)
     if model_class.extra_files and converted.extra_folder is not None:
@@ -219,6 +260,7 @@ def convert(
             raise CheckpointError(f"cannot read {text} as {model_class.family} weights: " + "; ".join(errors))
         where = f"{repo_id}@{path.name}"
     converted = model_class.from_layout(path, layout, dict(config or {}))
+    warn_non_finite(converted.tensors, f"converting {where}", stacklevel=3)
     model = build(model_class, converted, components=components, device=device, dtype=dtype, where=where)
     model.source = text
     return model

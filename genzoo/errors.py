@@ -87,3 +87,19 @@ class MetricError(GenzooError, ValueError):
 
 class GenzooPluginWarning(UserWarning):
     """A plugin (or one of its bundled models) failed to load; the rest of the zoo still works."""
+
+
+class IntegrityError(CheckpointError):
+    """A checkpoint file does not match the sha256 (or size) its config.json records."""
+
+
+class DtypeError(GenzooError, TypeError):
+    """A model's floating parameters do not share one dtype, so it has no single ``model.dtype``."""
+
+
+class GenzooWarning(UserWarning):
+    """Base class of genzoo's warnings about questionable but usable input."""
+
+
+class NonFiniteWeightsWarning(GenzooWarning):
+    """Weights being loaded, converted or saved hold NaN or Inf values."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -28,7 +29,7 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
-from .checkpoint import CARD_FILE, CONFIG_FILE, read_meta, select_components
+from .checkpoint import CARD_FILE, CONFIG_FILE, listed_files, read_meta, select_components, verify_files
 from .errors import CheckpointError, HubError, OfflineError
 
 _REPO_REF = re.compile(r"^(?:hf://)?(?P<repo>[A-Za-z0-9][\w.\-]*/[\w.\-]+)(?:@(?P<rev>[\w.\-/]+))?$")
@@ -62,6 +63,16 @@ def cache_dir(explicit: str | os.PathLike | None = None) -> Path:
     if os.environ.get("HF_HOME"):
         return Path(os.environ["HF_HOME"]) / "hub"
     return Path(constants.HF_HUB_CACHE)
+
+
+def _network_errors() -> tuple[type[BaseException], ...]:
+    """The transport errors ``huggingface_hub`` can let through (its HTTP client's, whichever is loaded)."""
+    found: list[type[BaseException]] = [OSError]
+    for module, name in (("httpx2", "HTTPError"), ("httpx", "HTTPError"), ("requests", "RequestException")):
+        cls = getattr(sys.modules.get(module), name, None)
+        if isinstance(cls, type) and issubclass(cls, BaseException):
+            found.append(cls)
+    return tuple(found)
 
 
 def _fetch(repo_id: str, filename: str, revision: str, *, cache: Path, token: str | None, offline: bool) -> Path:
@@ -106,6 +117,11 @@ def _fetch(repo_id: str, filename: str, revision: str, *, cache: Path, token: st
         raise CheckpointError(f"Hub repo {where} lacks {filename}, which its config.json names") from exc
     except HfHubHTTPError as exc:
         raise HubError(f"the Hub at {endpoint()} refused {filename} of {where}: {exc}") from exc
+    except _network_errors() as exc:  # a connection dropped mid-download, a full disk
+        raise HubError(
+            f"could not download {filename} of {where} from {endpoint()}: {type(exc).__name__}: {exc}. "
+            "Check the network (or HF_ENDPOINT) and try again."
+        ) from exc
 
 
 def download(
@@ -118,12 +134,16 @@ def download(
     token: str | None = None,
     offline: bool | None = None,
     with_card: bool = False,
+    verify: bool = False,
 ) -> tuple[Path, dict[str, Any], list[str]]:
     """Fetch what ``components`` need from a genzoo-format Hub repo.
 
     Returns the local snapshot folder, the parsed ``config.json`` and the
     resolved component list. Only ``config.json``, the chosen components'
-    files, and the family's extra files are downloaded.
+    files, and the family's extra files are downloaded. Files downloaded now
+    are checked against the sha256 (or size) config.json records; with
+    ``verify=True`` the ones already in the cache are too (``genzoo pull``),
+    since nothing re-checks a cache that was corrupted after the download.
     """
     offline = is_offline() if offline is None else offline
     revision = revision or "main"
@@ -134,10 +154,12 @@ def download(
     meta = read_meta(folder)
     chosen = select_components(meta, components, inference_components)
     files = [meta["components"][g] for g in chosen] + list(meta.get("extra_files", []))
+    check = [n for n in files if verify or not (folder / n).exists()]  # cached files are trusted by default
     if with_card:
         files.append(CARD_FILE)
     for name in files:
         _fetch(repo_id, name, commit, cache=cache_path, token=token, offline=offline)
+    verify_files(folder, meta, check)
     return folder, meta, chosen
 
 
@@ -153,10 +175,14 @@ def push_folder(
 ) -> Any:
     """Upload a saved genzoo folder to ``repo_id``; create the repo (and branch) if needed.
 
-    Returns ``huggingface_hub``'s ``CommitInfo`` (its ``commit_url`` and ``oid``).
+    Only the files the folder's config.json lists are sent (your notes or
+    samples beside them stay local), after checking them against their
+    recorded sha256. Returns ``huggingface_hub``'s ``CommitInfo`` (its
+    ``commit_url`` and ``oid``).
     """
     folder = Path(folder)
     meta = read_meta(folder)  # refuse to push something that is not a genzoo folder
+    verify_files(folder, meta)  # never publish a corrupt file
     api = HfApi(endpoint=endpoint(), token=token, library_name="genzoo")
     try:
         api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
@@ -169,6 +195,12 @@ def push_folder(
             revision=revision,
             commit_message=commit_message or f"Upload {meta['family']} model with genzoo",
             create_pr=create_pr,
+            allow_patterns=[f for f in listed_files(meta) if (folder / f).exists()],
         )
     except HfHubHTTPError as exc:
         raise HubError(f"pushing {folder} to {repo_id} at {endpoint()} failed: {exc}") from exc
+    except _network_errors() as exc:
+        raise HubError(
+            f"pushing {folder} to {repo_id} failed: cannot reach {endpoint()} ({type(exc).__name__}: {exc}). "
+            "Check the network (or HF_ENDPOINT) and try again."
+        ) from exc

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
-from .errors import ImageFileError, ShapeError
+from .errors import ConfigError, ImageFileError, ShapeError
 
 __all__ = [
     "ImageFileError",
@@ -43,6 +43,7 @@ __all__ = [
     "save_image",
     "make_grid",
     "save_grid",
+    "check_output_apart",
 ]
 
 #: Anything :func:`to_tensor` accepts (a list may mix the first four kinds).
@@ -84,6 +85,11 @@ def _open(path: str | os.PathLike) -> Image.Image:
         with Image.open(path) as im:
             im.load()
             return im
+    except Image.DecompressionBombError as exc:  # not an OSError: PIL's guard against huge (or hostile) files
+        raise ImageFileError(
+            f"{path} is too large to open safely ({exc}); shrink it first, or raise "
+            "PIL.Image.MAX_IMAGE_PIXELS in your own code if you trust the file"
+        ) from exc
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise ImageFileError(f"{path} is not an image PIL can read ({exc})") from exc
 
@@ -338,6 +344,32 @@ def _atomic_save(im: Image.Image, path: Path) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def check_output_apart(inputs: Sequence[str | os.PathLike], output: str | os.PathLike) -> None:
+    """Refuse an output path that would overwrite or mix with the inputs.
+
+    The output may not be an input, lie inside an input folder, or hold an
+    input (``genzoo run NAME photos -o photos`` would write the translations
+    over the photos). Symlinks and ``..`` are resolved first. Raises
+    :class:`~genzoo.errors.ConfigError`; call it before any work is done.
+    """
+    out = Path(output).expanduser().resolve()
+    for item in inputs:
+        if not isinstance(item, (str, os.PathLike)):
+            continue  # tensors, PIL images: nothing on disk to overwrite
+        src = Path(item).expanduser().resolve()
+        if out == src:
+            why = "is the input itself"
+        elif src.is_dir() and out.is_relative_to(src):
+            why = f"is inside the input folder {src}"
+        elif src.is_relative_to(out):
+            why = f"holds the input {src}"
+        else:
+            continue
+        raise ConfigError(
+            f"-o {output} {why}: the outputs would overwrite or mix with the inputs; choose an output outside it"
+        )
 
 
 def save_image(

@@ -65,6 +65,8 @@ __all__ = [
     "r1_penalty",
     "gradient_penalty",
     "REGULARIZERS",
+    "REFERENCE_GAN_MODES",
+    "reference_gan_loss",
 ]
 
 
@@ -152,6 +154,29 @@ def gan_loss(name: str) -> GANLoss:
     except (KeyError, TypeError):
         raise _unknown("GAN loss", name, list(GAN_LOSSES)) from None
 
+
+
+# -- the weighting of the reference image-to-image code (Pix2Pix, CycleGAN) ----------
+#: The ``gan_mode`` values of the reference Pix2Pix/CycleGAN code.
+REFERENCE_GAN_MODES = ("vanilla", "lsgan")
+
+
+def reference_gan_loss(mode: str) -> GANLoss:
+    """The losses above weighted as the reference Pix2Pix/CycleGAN code weights its ``gan_mode``.
+
+    The reference (``GANLoss`` in junyanz/pytorch-CycleGAN-and-pix2pix's
+    ``models/networks.py`` and the models' ``backward_D``) takes the mean of
+    the discriminator's real and fake terms, and scores the generator with
+    the criterion against the "real" label. For ``vanilla`` (BCE with
+    logits): D = ``0.5 * bce_d_loss``, G = ``nonsaturating_g_loss``. For
+    ``lsgan`` (``MSELoss`` against 1 and 0): D = ``lsgan_d_loss`` (which
+    already halves each term), G = ``mean((D(G(x)) - 1)^2)`` = ``2 * lsgan_g_loss``.
+    """
+    if mode == "vanilla":
+        return GANLoss(lambda real, fake: 0.5 * bce_d_loss(real, fake), nonsaturating_g_loss)
+    if mode == "lsgan":
+        return GANLoss(lsgan_d_loss, lambda fake: 2.0 * lsgan_g_loss(fake))
+    raise ConfigError(f"unknown gan_mode {mode!r}; the reference models use one of: {', '.join(REFERENCE_GAN_MODES)}")
 
 # -- regularisers --------------------------------------------------------------
 def r1_penalty(real_outputs: torch.Tensor, real_images: torch.Tensor) -> torch.Tensor:

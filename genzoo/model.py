@@ -22,7 +22,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 from torch.utils.data import Dataset
 
-from .errors import ConfigError, MissingComponentError, ShapeError
+from .errors import ConfigError, DtypeError, MissingComponentError, ShapeError
 
 #: What a task method returns: ``"images"`` is ``(images, nrow)``, a batch in the
 #: model's output range laid out as a grid with ``nrow`` per row; ``"table"`` is a
@@ -217,7 +217,12 @@ class GenzooModel(nn.Module):
     # -- config ----------------------------------------------------------
     @classmethod
     def make_config(cls, values: Mapping[str, Any] | None = None, **overrides: Any) -> Any:
-        """Build the config dataclass, with a clear error for unknown fields."""
+        """Build the config dataclass, with a clear error for unknown fields and bad values.
+
+        Values are checked against the dataclass's annotations and ``limits``
+        (see :mod:`genzoo.config`) before ``__post_init__`` sees them, and the
+        built config again as a whole (defaults included).
+        """
         merged = {**(values or {}), **overrides}
         fields = {f.name for f in dataclasses.fields(cls.config_class)}
         unknown = sorted(set(merged) - fields)
@@ -230,10 +235,16 @@ class GenzooModel(nn.Module):
                 f"{cls.family or cls.__name__} config has no field {', '.join(hints)}; "
                 f"valid fields: {', '.join(sorted(fields))}"
             )
+        from .config import check_config_values, validate_config
+
+        check_config_values(cls.config_class, merged, cls.family)
         try:
-            return cls.config_class(**merged)
+            config = cls.config_class(**merged)
+        except ConfigError:
+            raise
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"invalid {cls.family} config {merged}: {exc}") from exc
+        return validate_config(config, cls.family)
 
     def config_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self.config)
@@ -494,6 +505,32 @@ class GenzooModel(nn.Module):
     def adapt_to_data(self, dataset: Any) -> None:
         """Take facts from the training data into the config before training (CLIP: class names). Default: nothing."""
 
+    def example_dataset(self, n: int = 8) -> Dataset:
+        """``n`` training items of the kind :meth:`training_step` takes, built offline in a moment.
+
+        :func:`genzoo.testing.check_family` trains two steps on it. The default
+        is ``n`` scikit-learn digits as ``(image, label)`` items at
+        :attr:`input_spec`'s channels and size (16 px, rounded up to
+        ``multiple_of``, for an any-size spec), with the digits' ``classes``.
+        Families whose batches are something else (image pairs, unpaired
+        domains) override it.
+        """
+        from .data import DigitsDataset
+        from .images import to_tensor
+
+        spec = self.input_spec
+        if spec is None:
+            raise ConfigError(
+                f"{self.family or type(self).__name__} models take no images, so the default example_dataset "
+                "does not apply; override example_dataset(n) to return a few training items"
+            )
+        size = spec.size or (-(-16 // spec.multiple_of) * spec.multiple_of,) * 2
+        digits = DigitsDataset("train", size=8)  # the native 8x8: only the n used are resized
+        images = to_tensor(digits.images[:n], size=size, channels=spec.channels).clamp(-1, 1)
+        data = torch.utils.data.TensorDataset(images, digits.labels[:n])
+        data.classes = DigitsDataset.classes  # what a labelled data set tells adapt_to_data
+        return data
+
     @classmethod
     def trains(cls) -> bool:
         """Whether the family implements :meth:`training_step` and :meth:`configure_optimizers`."""
@@ -541,9 +578,23 @@ class GenzooModel(nn.Module):
 
     @property
     def dtype(self) -> torch.dtype:
+        """The dtype of the floating parameters (float32 if none); :class:`DtypeError` if they are mixed.
+
+        ``genzoo.load`` gives every floating tensor one dtype, so a mix only comes
+        from changing parts of a model by hand; answering with one of them would
+        make inputs that fail later, far from the cause.
+        """
+        counts: dict[torch.dtype, int] = {}
         for t in self.parameters():
-            return t.dtype
-        return torch.float32
+            if t.is_floating_point():
+                counts[t.dtype] = counts.get(t.dtype, 0) + 1
+        if len(counts) > 1:
+            mix = ", ".join(f"{str(d).removeprefix('torch.')} ({n} tensors)" for d, n in counts.items())
+            raise DtypeError(
+                f"this {self.family or type(self).__name__} model's parameters mix dtypes: {mix}; "
+                "cast it to one, e.g. model.to(torch.float32)"
+            )
+        return next(iter(counts), torch.float32)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
@@ -552,6 +603,6 @@ class GenzooModel(nn.Module):
 #: Contract methods a family may leave at their defaults; :meth:`GenzooModel.implements` tells which it overrides.
 OPTIONAL_HOOKS = (
     "configure_optimizers", "training_step", "configure_schedulers", "evaluate", "adapt_to_data",
-    "translate", "bench_inputs", "folder_dataset", "from_layout", "materialize_buffers",
+    "example_dataset", "translate", "bench_inputs", "folder_dataset", "from_layout", "materialize_buffers",
     "save_extra_files", "load_extra_files", "compile_targets", "preprocess", "postprocess", "describe",
 )  # fmt: skip

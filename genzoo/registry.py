@@ -10,6 +10,11 @@ find data the core does not ship.
 Plugins never touch the global registry directly: each gets a
 :class:`PluginRegistrar` that stages its entries and commits them all at once
 when its hook returns, so a plugin that fails half-way leaves nothing behind.
+
+Names have owners: the first plugin to register a name keeps it (the plugin
+host loads built-ins first, so they always win). A later plugin's clashing
+entry is *rejected* -- recorded as a :class:`Rejection`, the rest of that
+plugin stays -- and kept reachable as ``PLUGIN:NAME`` (:meth:`Registry.find`).
 """
 
 from __future__ import annotations
@@ -18,14 +23,15 @@ import difflib
 import fnmatch
 import importlib
 import importlib.resources
-from dataclasses import dataclass, field
+import os
+import re
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from .errors import (
     ConfigError,
     DatasetNotFoundError,
-    DuplicateNameError,
     GenzooPluginWarning,
     PluginError,
     UnknownFamilyError,
@@ -63,6 +69,41 @@ class HubSource:
     def label(self) -> str:
         """A short form for tables (`genzoo list`): the commit cut to 8 characters."""
         return f"hf://{self.repo_id}@{self.revision[:8]}" + (f" ({self.layout})" if self.layout else "")
+
+    def problem(self) -> str | None:
+        """Why this cannot name a Hub location (``None`` when it can).
+
+        Checked when a registry entry is built (:meth:`PluginRegistrar.add_model`),
+        so every plugin gets it: a repo id such as ``../../x`` or a blank
+        revision must not reach the Hub client or a cache path. When the bad
+        part came from ``GENZOO_HUB_ORG`` / ``GENZOO_HUB_REVISION``, the
+        message names the variable.
+        """
+        repo, rev = self.repo_id, self.revision
+        if not (isinstance(repo, str) and len(repo) <= 96 and _REPO_ID.match(repo) and ".." not in repo and "--" not in repo):
+            org = os.environ.get(HUB_ORG_ENV)
+            from_env = org and isinstance(repo, str) and repo.startswith(org + "/")
+            env = f" (from {HUB_ORG_ENV}={org!r}: fix or unset it)" if from_env else ""
+            return (
+                f"invalid Hub repo id {repo!r}{env}: use 'namespace/name' made of letters, digits, "
+                "'-', '_' and '.', without '..' or '--', at most 96 characters"
+            )
+        if not (isinstance(rev, str) and _REVISION.match(rev) and ".." not in rev):
+            env_rev = os.environ.get(HUB_REVISION_ENV)
+            env = f" (from {HUB_REVISION_ENV}={env_rev!r}: fix or unset it)" if env_rev is not None and env_rev == rev else ""
+            return (
+                f"invalid Hub revision {rev!r}{env}: use a branch, tag or commit hash "
+                "(letters, digits, '-', '_', '.', '/'; no spaces)"
+            )
+        return None
+
+
+#: Environment variables that point registry entries at a Hub mirror (read by plugins, named in errors).
+HUB_ORG_ENV = "GENZOO_HUB_ORG"
+HUB_REVISION_ENV = "GENZOO_HUB_REVISION"
+_REPO_PART = r"[A-Za-z0-9](?:[\w.\-]*[A-Za-z0-9_])?"
+_REPO_ID = re.compile(rf"^(?:{_REPO_PART}/)?{_REPO_PART}$", re.ASCII)
+_REVISION = re.compile(r"^[\w.\-]+(?:/[\w.\-]+)*$", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -202,45 +243,140 @@ def _did_you_mean(names: list[str]) -> str:
     return f" Did you mean: {', '.join(names)}?" if names else ""
 
 
+_QUALIFIED = re.compile(r"^(?P<plugin>[^\s:/\\]+):(?P<name>[a-z0-9_.\-]+)$")
+
+
+def split_qualified(name: str) -> tuple[str, str] | None:
+    """``"PLUGIN:NAME"`` -> ``("PLUGIN", "NAME")``; ``None`` for anything else (plain names, ``hf://``, paths)."""
+    m = _QUALIFIED.match(name)
+    return (m["plugin"], m["name"]) if m else None
+
+
+Entry = Family | ModelEntry | DatasetEntry
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """An entry a plugin asked for that the registry refused, and why.
+
+    ``owner`` is the plugin that keeps the name when the entry lost a clash;
+    ``entry`` is set when the refused entry stays reachable as ``PLUGIN:NAME``.
+    """
+
+    kind: str  # "family", "model" or "dataset"
+    name: str
+    plugin: str | None
+    reason: str
+    owner: str | None = None
+    entry: Entry | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def qualified(self) -> str | None:
+        """The ``PLUGIN:NAME`` that still reaches the entry (``None`` when nothing does)."""
+        return f"{self.plugin}:{self.name}" if self.entry is not None else None
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name!r}: {self.reason}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "name": self.name, "owner": self.owner, "qualified": self.qualified, "reason": self.reason}
+
+
+@dataclass
+class Committed:
+    """What one :meth:`PluginRegistrar.commit` added, and what it refused."""
+
+    families: list[str] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)
+    datasets: list[str] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+
+
+_KINDS = ("dataset", "family", "model")
+
+
 class Registry:
-    """All families and named models known to this process."""
+    """All families and named models known to this process.
+
+    ``families``/``models``/``datasets`` map each name to the entry of the
+    plugin that owns it. ``shadowed[kind]`` maps ``"PLUGIN:NAME"`` to entries
+    that lost a clash (or whose family did); ``rejected`` lists every refusal.
+    """
 
     def __init__(self) -> None:
         self.families: dict[str, Family] = {}
         self.models: dict[str, ModelEntry] = {}
         self.datasets: dict[str, DatasetEntry] = {}
+        self.shadowed: dict[str, dict[str, Entry]] = {kind: {} for kind in _KINDS}
+        self.rejected: list[Rejection] = []
+
+    def _table(self, kind: str) -> dict[str, Any]:
+        return {"family": self.families, "model": self.models, "dataset": self.datasets}[kind]
 
     # -- lookups ---------------------------------------------------------
+    def find(self, kind: str, name: str) -> Any:
+        """The ``kind`` entry that ``name`` means, or ``None``.
+
+        ``name`` is a plain name (the owner's entry) or ``PLUGIN:NAME``: the
+        owner's entry when PLUGIN owns the name, else PLUGIN's entry that lost
+        the clash.
+        """
+        table = self._table(kind)
+        if name in table:
+            return table[name]
+        parts = split_qualified(name)
+        if parts is None:
+            return None
+        plugin, bare = parts
+        owner = table.get(bare)
+        if owner is not None and owner.plugin == plugin:
+            return owner
+        return self.shadowed[kind].get(f"{plugin}:{bare}")
+
+    def _lookup(self, kind: str, name: str, error: type[Exception], plain_message: str) -> Any:
+        found = self.find(kind, name)
+        if found is not None:
+            return found
+        parts = split_qualified(name)
+        if parts is None:
+            raise error(plain_message)
+        plugin, bare = parts
+        table = self._table(kind)
+        qualified = [f"{e.plugin}:{n}" for n, e in table.items()] + list(self.shadowed[kind])
+        plugins = sorted({q.split(":", 1)[0] for q in qualified})
+        if plugin not in plugins:
+            raise error(
+                f"unknown plugin {plugin!r} in {name!r}.{_did_you_mean(closest(plugin, plugins))} "
+                f"Plugins with {kind} names: {', '.join(plugins) or 'none'}. Run `genzoo plugins` to see them all."
+            )
+        raise error(
+            f"plugin {plugin!r} has no {kind} {bare!r}.{_did_you_mean(closest(name, qualified))} "
+            f"Its {kind} names: {', '.join(sorted(q.split(':', 1)[1] for q in qualified if q.startswith(plugin + ':')))}."
+        )
+
     def family(self, name: str) -> Family:
-        try:
-            return self.families[name]
-        except KeyError:
-            raise UnknownFamilyError(
-                f"unknown family {name!r}.{_did_you_mean(closest(name, self.families))} "
-                f"Installed families: {', '.join(sorted(self.families)) or 'none'}. "
-                "Run `genzoo plugins` to see which plugins loaded."
-            ) from None
+        return self._lookup(
+            "family", name, UnknownFamilyError,
+            f"unknown family {name!r}.{_did_you_mean(closest(name, self.families))} "
+            f"Installed families: {', '.join(sorted(self.families)) or 'none'}. "
+            "Run `genzoo plugins` to see which plugins loaded.",
+        )  # fmt: skip
 
     def model(self, name: str) -> ModelEntry:
-        try:
-            return self.models[name]
-        except KeyError:
-            raise UnknownModelError(
-                f"unknown model {name!r}.{_did_you_mean(self.suggest(name))} "
-                "Run `genzoo list` to see all models."
-            ) from None
+        return self._lookup(
+            "model", name, UnknownModelError,
+            f"unknown model {name!r}.{_did_you_mean(self.suggest(name))} Run `genzoo list` to see all models.",
+        )  # fmt: skip
 
     def dataset(self, name: str) -> DatasetEntry:
-        try:
-            return self.datasets[name]
-        except KeyError:
-            raise DatasetNotFoundError(
-                f"unknown dataset {name!r}.{_did_you_mean(closest(name, self.datasets))} "
-                f"Plugin datasets: {', '.join(sorted(self.datasets)) or 'none'}."
-            ) from None
+        return self._lookup(
+            "dataset", name, DatasetNotFoundError,
+            f"unknown dataset {name!r}.{_did_you_mean(closest(name, self.datasets))} "
+            f"Plugin datasets: {', '.join(sorted(self.datasets)) or 'none'}.",
+        )  # fmt: skip
 
     def suggest(self, name: str) -> list[str]:
-        return closest(name, [*self.models, *self.families])
+        return closest(name, [*self.models, *self.families, *self.shadowed["model"]])
 
     def list_models(self, pattern: str | None = None, family: str | None = None) -> list[str]:
         names = sorted(self.models)
@@ -259,38 +395,81 @@ class Registry:
     def scoped(self, plugin: str | None) -> "PluginRegistrar":
         return PluginRegistrar(self, plugin)
 
-    def _commit(self, families: list[Family], models: list[ModelEntry], datasets: list[DatasetEntry] = ()) -> None:
-        for kind, new, known in (("dataset", datasets, self.datasets), ("family", families, self.families), ("model", models, self.models)):
+    def _commit(
+        self,
+        families: list[Family],
+        models: list[ModelEntry],
+        datasets: list[DatasetEntry] = (),
+        refused: Iterable[Rejection] = (),
+    ) -> Committed:
+        """Add one plugin's staged entries; a name someone else holds rejects only that entry.
+
+        Raises (adding nothing) only for a model whose family nobody provides:
+        that is the plugin's bug, not a clash.
+        """
+        done = Committed(rejected=list(refused))
+        keep: dict[str, list[Any]] = {}
+        for kind, new in (("dataset", datasets), ("family", families), ("model", models)):
+            table, staged, keep[kind] = self._table(kind), set(), []
             for item in new:
-                if item.name in known:
-                    raise DuplicateNameError(_duplicate(kind, item.name, known[item.name].plugin, item.plugin))
-        for entry in models:
-            if entry.family not in self.families and entry.family not in {f.name for f in families}:
+                first = table.get(item.name)
+                if first is None and item.name not in staged:
+                    keep[kind].append(item)
+                elif item.name in staged or first.plugin == item.plugin:
+                    done.rejected.append(Rejection(
+                        kind, item.name, item.plugin,
+                        f"plugin {item.plugin!r} registers the {kind} name {item.name!r} twice; the first one is kept",
+                        owner=item.plugin,
+                    ))  # fmt: skip
+                else:
+                    done.rejected.append(Rejection(
+                        kind, item.name, item.plugin,
+                        f"the {kind} name {item.name!r} is registered by two plugins: {first.plugin!r} and {item.plugin!r}; "
+                        f"{first.plugin!r} came first and keeps it, and this entry is reachable as '{item.plugin}:{item.name}'",
+                        owner=first.plugin, entry=item,
+                    ))  # fmt: skip
+                staged.add(item.name)
+        # A model of a family its own plugin lost goes with that family (as PLUGIN:NAME, never pointing
+        # at the winner's family of the same name).
+        lost = set(self.shadowed["family"]) | {f"{r.plugin}:{r.name}" for r in done.rejected if r.kind == "family" and r.entry}
+        for i, r in enumerate(done.rejected):
+            if r.kind == "model" and r.entry is not None and f"{r.plugin}:{r.entry.family}" in lost:
+                done.rejected[i] = replace(r, entry=replace(r.entry, family=f"{r.plugin}:{r.entry.family}"))
+        for entry in [m for m in keep["model"] if f"{m.plugin}:{m.family}" in lost]:
+            keep["model"].remove(entry)
+            qualified_family = f"{entry.plugin}:{entry.family}"
+            owner = getattr(self.families.get(entry.family), "plugin", None)
+            done.rejected.append(Rejection(
+                "model", entry.name, entry.plugin,
+                f"its family {entry.family!r} was rejected (plugin {owner!r} owns that name); "
+                f"it is reachable as '{entry.plugin}:{entry.name}' (family {qualified_family!r})",
+                entry=replace(entry, family=qualified_family),
+            ))  # fmt: skip
+        new_families = {f.name for f in keep["family"]}
+        for entry in keep["model"]:
+            if entry.family not in self.families and entry.family not in new_families:
                 raise UnknownFamilyError(
                     f"model {entry.name!r} (plugin {entry.plugin!r}) names family {entry.family!r}, "
                     f"which no loaded plugin provides.{_did_you_mean(closest(entry.family, self.families))}"
                 )
-        for fam in families:
-            self.families[fam.name] = fam
-        for entry in models:
-            self.models[entry.name] = entry
-        for ds in datasets:
-            self.datasets[ds.name] = ds
+        for kind in _KINDS:
+            table = self._table(kind)
+            for item in keep[kind]:
+                table[item.name] = item
+        for r in done.rejected:
+            if r.entry is not None:
+                self.shadowed[r.kind][r.qualified] = r.entry
+        self.rejected += done.rejected
+        done.families, done.models, done.datasets = ([x.name for x in keep[k]] for k in ("family", "model", "dataset"))
+        return done
 
     def remove_plugin(self, plugin: str) -> None:
-        """Forget every family, model and dataset a plugin registered."""
+        """Forget every family, model and dataset a plugin registered, and what it had refused."""
         self.families = {k: v for k, v in self.families.items() if v.plugin != plugin}
         self.models = {k: v for k, v in self.models.items() if v.plugin != plugin}
         self.datasets = {k: v for k, v in self.datasets.items() if v.plugin != plugin}
-
-
-def _duplicate(kind: str, name: str, first: str | None, second: str | None) -> str:
-    if first == second:
-        return f"plugin {first!r} registers the {kind} name {name!r} twice"
-    return (
-        f"the {kind} name {name!r} is registered by two plugins: {first!r} and {second!r}. "
-        f"Uninstall one of them, or limit which plugins load with GENZOO_LOAD_PLUGINS."
-    )
+        self.shadowed = {kind: {k: v for k, v in t.items() if v.plugin != plugin} for kind, t in self.shadowed.items()}
+        self.rejected = [r for r in self.rejected if r.plugin != plugin]
 
 
 _VALID_NAME = set("abcdefghijklmnopqrstuvwxyz0123456789-_.")
@@ -305,7 +484,11 @@ def _check_name(kind: str, name: str) -> None:
 
 
 class PluginRegistrar:
-    """What a plugin's hooks receive: stages additions, committed together."""
+    """What a plugin's hooks receive: stages additions, committed together.
+
+    An entry that cannot be registered (a clash, an invalid Hub source) is
+    rejected on its own and reported; an exception from the hook drops all.
+    """
 
     def __init__(self, registry: Registry, plugin: str | None):
         self._registry = registry
@@ -313,6 +496,7 @@ class PluginRegistrar:
         self.families: list[Family] = []
         self.models: list[ModelEntry] = []
         self.datasets: list[DatasetEntry] = []
+        self.rejected: list[Rejection] = []
 
     def add_family(
         self,
@@ -361,6 +545,9 @@ class PluginRegistrar:
         _check_name("model", name)
         if source is not None and not isinstance(source, (HubSource, BundledSource, UrlSource)):
             raise ConfigError(f"model {name!r}: source must be a HubSource, BundledSource or UrlSource, got {source!r}")
+        if isinstance(source, HubSource) and (problem := source.problem()):
+            self.rejected.append(Rejection("model", name, self.plugin, problem))
+            return
         self.models.append(
             ModelEntry(
                 name=name,
@@ -415,5 +602,6 @@ class PluginRegistrar:
             raise ConfigError(f"dataset {name!r}: factory must be a callable or 'module:function', got {factory!r}")
         self.datasets.append(DatasetEntry(name, factory, description, self.plugin))
 
-    def commit(self) -> None:
-        self._registry._commit(self.families, self.models, self.datasets)
+    def commit(self) -> Committed:
+        """Add the staged entries to the registry; returns what was added and what was rejected."""
+        return self._registry._commit(self.families, self.models, self.datasets, self.rejected)

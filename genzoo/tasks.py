@@ -73,14 +73,16 @@ def translate_folder(
     through ``model.translate`` ``batch_size`` at a time, with a progress bar,
     and each result is saved under the same relative path and file name in
     ``out_dir``. ``options`` go to ``translate`` (e.g. ``direction="b2a"``,
-    ``train_mode=True, seed=0``). Returns the paths written.
+    ``train_mode=True, seed=0``). Returns the paths written. ``out_dir`` may
+    not be, lie inside, or hold ``source``: the outputs would overwrite the inputs.
     """
     from pathlib import Path
 
     from tqdm.auto import tqdm
 
     from .data import IMAGE_EXTENSIONS, _scan
-    from .images import save_image
+    from .errors import ShapeError
+    from .images import check_output_apart, save_image
 
     translate = getattr(model, "translate", None)
     if not callable(translate):
@@ -98,11 +100,22 @@ def translate_folder(
         raise ConfigError(f"{out} is a file; with an input folder, -o names the output folder")
     if batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {batch_size}")
+    check_output_apart([src], out)
     written = []
     with tqdm(total=len(files), unit="image", desc=f"translate {src.name}", disable=not progress) as bar:
         for start in range(0, len(files), batch_size):
             chunk = files[start : start + batch_size]
-            results = translate(chunk, keep_size=keep_size, batch_size=batch_size, **options)
+            try:
+                results = translate(chunk, keep_size=keep_size, batch_size=batch_size, **options)
+            except (RuntimeError, ValueError) as exc:
+                if not keep_size or isinstance(exc, ConfigError):
+                    raise
+                # at its own size an image can be too small for the network (a 1x1 image through
+                # a ResNet generator): name the files and the way out, not the layer that failed
+                raise ShapeError(
+                    f"cannot translate {', '.join(p.name for p in chunk[:3])} at their own size with --keep-size "
+                    f"({str(exc).splitlines()[0]}); drop --keep-size to resize them to the model's size"
+                ) from exc
             for path, image in zip(chunk, results):
                 rel = path.relative_to(src) if src.is_dir() else Path(path.name)
                 written += save_image(image.float().cpu(), out / rel)

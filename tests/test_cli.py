@@ -31,8 +31,8 @@ def run(capsys, *argv):
 def test_list_table_and_json(named, capsys):
     code, out, _ = run(capsys, "list", "toy-*")
     lines = out.splitlines()
-    assert code == 0 and lines[0].split() == ["name", "family", "weights", "description"]
-    assert "toy-a" in lines[2] and "hf://org/toy-a@r1" in lines[2]
+    assert code == 0 and lines[0].split() == ["name", "family", "plugin", "weights", "description"]
+    assert "toy-a" in lines[2] and "hf://org/toy-a@r1" in lines[2] and lines[2].split()[2] == "named"
     code, out, _ = run(capsys, "list", "toy-*b", "--json")
     assert [m["name"] for m in json.loads(out)] == ["toy-b"]
     code, out, _ = run(capsys, "list", "nothing-*")

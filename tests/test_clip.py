@@ -271,16 +271,24 @@ def _torchscript(state, path):
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit:FutureWarning")
-def test_genzoo_convert_reads_torchscript_safetensors_and_transformers_folders(open_clip, tmp_path, capsys):
+def test_genzoo_convert_reads_state_dicts_safetensors_and_transformers_folders_not_torchscript(open_clip, tmp_path, capsys):
     from safetensors.torch import save_file
 
     ref = _reference_clip()
     state = ref.state_dict()
-    _torchscript(state, tmp_path / "ViT-tiny.pt")
-    save_file(state, tmp_path / "tiny.safetensors")
     vocab = tmp_path / "vocab"
     CLIPTokenizer.resolve("digits").save(vocab)
     sets = ["--set", "vision_heads=2", "--set", "text_heads=2", "--set", f"vocab={vocab}"]
+    # an OpenAI-style TorchScript release file is refused (loading it would run its code), with the way out
+    _torchscript(state, tmp_path / "ViT-tiny-jit.pt")
+    capsys.readouterr()
+    assert main(["convert", "clip", str(tmp_path / "ViT-tiny-jit.pt"), "-o", str(tmp_path / "from-jit"), *sets]) == 1
+    err = capsys.readouterr().err
+    assert "is a TorchScript archive" in err and "torch.jit.load" in err and ".state_dict()" in err
+    assert not (tmp_path / "from-jit").exists()
+    # its exported state dict (fp16, as OpenAI's files hold) converts
+    torch.save({k: v.half() for k, v in state.items()}, tmp_path / "ViT-tiny.pt")
+    save_file(state, tmp_path / "tiny.safetensors")
     assert main(["convert", "clip", str(tmp_path / "ViT-tiny.pt"), "-o", str(tmp_path / "from-pt"), *sets]) == 0
     assert main(["convert", "clip", str(tmp_path / "tiny.safetensors"), "-o", str(tmp_path / "from-st"), "--layout", "openai", *sets]) == 0
     capsys.readouterr()

@@ -98,7 +98,7 @@ def test_linear_decay_schedule_and_adam_settings():
 
 def test_short_training_lowers_the_cycle_loss_on_digits():
     from genzoo.training import TrainConfig, train
-    from genzoo_pix2pix.data import DigitStylesDataset
+    from genzoo_cyclegan.data import DigitStylesDataset
 
     m = tiny(lr=2e-3)
     test = torch.utils.data.Subset(DigitStylesDataset("test", 16), range(64))
@@ -114,7 +114,7 @@ def test_short_training_lowers_the_cycle_loss_on_digits():
 def test_unpaired_and_paired_folders(tmp_path):
     from PIL import Image
 
-    from genzoo_pix2pix.data import PairedFolderDataset, UnpairedFolderDataset
+    from genzoo.folders import PairedFolderDataset, UnpairedFolderDataset
 
     for side, n in (("trainA", 3), ("trainB", 5)):
         (tmp_path / "u" / side).mkdir(parents=True)

@@ -14,9 +14,10 @@ import genzoo
 from genzoo.convert import convert as convert_upstream
 from genzoo.errors import CheckpointError, ConfigError
 from genzoo.interfaces import check_component
-from genzoo_pix2pix.convert import convert_generator, drop_stale_norm_stats, infer_generator_config
-from genzoo_pix2pix.losses import linear_decay, reference_gan_loss
-from genzoo_pix2pix.networks import PatchDiscriminator, PixelDiscriminator, ResnetGenerator, UnetGenerator
+from genzoo.losses import reference_gan_loss
+from genzoo.nets.reference import PatchDiscriminator, PixelDiscriminator, ResnetGenerator, UnetGenerator
+from genzoo.nets.reference_files import convert_generator, drop_stale_norm_stats, infer_generator_config
+from genzoo.translation import linear_decay
 
 
 @pytest.fixture(autouse=True)

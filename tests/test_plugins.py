@@ -108,21 +108,25 @@ def test_misspelt_hook_fails_loudly_for_that_plugin_only(make_plugin):
     assert not infos["genzoo_typo"].ok and infos["toy"].ok
 
 
-def test_two_plugins_registering_one_model_name_is_an_error_naming_both(make_plugin, cats):
+def test_two_plugins_registering_one_model_name_rejects_only_the_later_entry(make_plugin, cats):
+    # Was: the second plugin failed whole. Now names have owners: only its clashing entry goes.
     make_plugin(
         "genzoo_copycat",
         '''
         from genzoo import hookimpl
         @hookimpl
         def genzoo_register_models(registry):
-            registry.add_model("cats-tiny", family="cats")
+            registry.add_model("cats-tiny", family="cats", description="copycat's cat")
+            registry.add_model("copycat-own", family="cats")
         ''',
         entry="copycat",
     )
     with pytest.warns(GenzooPluginWarning, match="'cats-tiny' is registered by two plugins: 'cats' and 'copycat'"):
         infos = {i.name: i for i in plugins.plugin_infos()}
-    assert infos["cats"].ok and not infos["copycat"].ok
+    assert infos["cats"].ok and infos["copycat"].ok and infos["copycat"].models == ["copycat-own"]
+    assert [(r.kind, r.name, r.owner) for r in infos["copycat"].rejected] == [("model", "cats-tiny", "cats")]
     assert genzoo.info("cats-tiny").plugin == "cats"
+    assert genzoo.info("copycat:cats-tiny").description == "copycat's cat"
 
 
 def test_env_var_limits_which_plugins_load(cats, monkeypatch):
@@ -206,9 +210,13 @@ def test_a_plugin_adds_a_named_dataset_that_training_finds(make_plugin, tmp_path
     assert genzoo.load(out / "final").card["dataset"] == "white squares on black"
 
 
-def test_two_plugins_registering_one_dataset_name_is_an_error_naming_both(make_plugin):
+def test_two_plugins_registering_one_dataset_name_rejects_the_later_one_naming_both(make_plugin):
+    # Was: the second plugin failed whole; now only its clashing dataset entry is rejected.
     make_plugin("genzoo_squares", SQUARES, entry="squares")
     make_plugin("genzoo_squares2", SQUARES.replace("genzoo_squares:make", "genzoo_squares2:make"), entry="squares2")
     with pytest.warns(GenzooPluginWarning, match="dataset name 'squares' is registered by two plugins: 'squares' and 'squares2'"):
         infos = {i.name: i for i in plugins.plugin_infos()}
-    assert infos["squares"].ok and not infos["squares2"].ok
+    assert infos["squares"].ok and infos["squares2"].ok and infos["squares2"].datasets == []
+    assert [r.name for r in infos["squares2"].rejected] == ["squares"]
+    assert plugins.get_registry().datasets["squares"].factory == "genzoo_squares:make"
+    assert plugins.get_registry().dataset("squares2:squares").factory == "genzoo_squares2:make"

@@ -1,6 +1,6 @@
 import pytest
 
-from genzoo.errors import ConfigError, DuplicateNameError, UnknownFamilyError, UnknownModelError
+from genzoo.errors import ConfigError, UnknownFamilyError, UnknownModelError
 from genzoo.registry import BundledSource, HubSource, Registry, UrlSource
 
 
@@ -35,13 +35,52 @@ def test_unknown_model_suggests_closest_names():
         reg.family("cyclegn")
 
 
-def test_duplicate_model_across_plugins_names_both():
+def test_duplicate_model_across_plugins_rejects_only_that_entry_naming_both():
+    # Was: DuplicateNameError and nothing of the second plugin committed. Now the first keeps the name.
     reg = make_registry()
     other = reg.scoped("other-plugin")
-    other.add_model("cyclegan-horse2zebra", family="cyclegan")
-    with pytest.raises(DuplicateNameError, match="'cyc' and 'other-plugin'"):
-        other.commit()
-    assert reg.models["cyclegan-horse2zebra"].plugin == "cyc"
+    other.add_model("cyclegan-horse2zebra", family="cyclegan", description="other's")
+    other.add_model("other-model", family="cyclegan")
+    done = other.commit()
+    assert done.models == ["other-model"] and [r.name for r in done.rejected] == ["cyclegan-horse2zebra"]
+    assert "'cyc' and 'other-plugin'" in done.rejected[0].reason and done.rejected[0].owner == "cyc"
+    assert reg.models["cyclegan-horse2zebra"].plugin == "cyc" and "other-model" in reg.models
+    assert reg.model("other-plugin:cyclegan-horse2zebra").description == "other's"
+    assert reg.model("cyc:cyclegan-horse2zebra") is reg.models["cyclegan-horse2zebra"]
+
+
+def test_a_name_twice_in_one_plugin_keeps_the_first_even_when_it_lost_a_clash():
+    reg = make_registry()
+    other = reg.scoped("other")
+    other.add_model("cyclegan-horse2zebra", family="cyclegan", description="1st")
+    other.add_model("cyclegan-horse2zebra", family="cyclegan", description="2nd")
+    other.add_model("x", family="cyclegan", description="1st")
+    other.add_model("x", family="cyclegan", description="2nd")
+    done = other.commit()
+    assert done.models == ["x"] and reg.models["x"].description == "1st"
+    assert [("twice" in r.reason, r.name) for r in done.rejected] == [
+        (False, "cyclegan-horse2zebra"), (True, "cyclegan-horse2zebra"), (True, "x"),
+    ]  # fmt: skip
+    assert reg.model("other:cyclegan-horse2zebra").description == "1st"
+    assert reg.model("cyc:cyclegan-horse2zebra").plugin == "cyc"
+
+
+def test_a_family_that_loses_takes_its_plugins_models_along_across_commits():
+    reg = make_registry()
+    first = reg.scoped("other")
+    first.add_family("cyclegan", model="other.mod:Mine")  # families hook
+    assert [r.name for r in first.commit().rejected] == ["cyclegan"]
+    second = reg.scoped("other")
+    second.add_model("other-own", family="cyclegan")  # models hook, a separate commit
+    done = second.commit()
+    assert done.models == [] and "its family 'cyclegan' was rejected (plugin 'cyc' owns that name)" in done.rejected[0].reason
+    assert reg.model("other:other-own").family == "other:cyclegan"
+    assert reg.family(reg.model("other:other-own").family).model == "other.mod:Mine"
+    assert "other-own" not in reg.models and all(m.family in reg.families for m in reg.models.values())
+    # a third plugin's model of that family uses the owner's: it never registered a family of its own
+    third = reg.scoped("third")
+    third.add_model("third-model", family="cyclegan")
+    assert third.commit().models == ["third-model"]
 
 
 def test_commit_is_all_or_nothing():

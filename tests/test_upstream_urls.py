@@ -24,6 +24,7 @@ from genzoo import plugins
 from genzoo.checkpoint import read_meta
 from genzoo.cli import main
 from genzoo.errors import CheckpointError, DownloadError, OfflineError
+from genzoo.upstream import HUB_ORG
 
 
 class FileServer:
@@ -134,15 +135,15 @@ def test_wrong_checksum_and_missing_file_are_clear_errors_and_leave_nothing(serv
 
 
 def test_published_models_point_at_the_authors_files_until_hub_commits_are_recorded(monkeypatch):
-    import genzoo_pix2pix
+    import genzoo_cyclegan
 
     info = genzoo.info("cyclegan-horse2zebra")
     assert info.source.startswith("http://efrosgans.eecs.berkeley.edu/cyclegan/pretrained_models/horse2zebra.pth")
     assert genzoo.info("pix2pix-sat2map").source.startswith("http://efrosgans.eecs.berkeley.edu/pix2pix/models-pytorch/sat2map.pth")
     assert len(genzoo.list_models("cyclegan-*")) == 19 and len(genzoo.list_models("pix2pix-*")) == 6
-    monkeypatch.setitem(genzoo_pix2pix.REVISIONS, "cyclegan-horse2zebra", "a" * 40)
+    monkeypatch.setitem(genzoo_cyclegan.REVISIONS, "cyclegan-horse2zebra", "a" * 40)
     plugins.reset()
-    assert genzoo.info("cyclegan-horse2zebra").source == f"hf://{genzoo_pix2pix.HUB_ORG}/cyclegan-horse2zebra@{'a' * 40}"
+    assert genzoo.info("cyclegan-horse2zebra").source == f"hf://{HUB_ORG}/cyclegan-horse2zebra@{'a' * 40}"
     monkeypatch.setenv("GENZOO_HUB_REVISION", "main")  # a mirror of your own, followed by branch
     monkeypatch.setenv("GENZOO_HUB_ORG", "my-org")
     plugins.reset()
@@ -151,11 +152,11 @@ def test_published_models_point_at_the_authors_files_until_hub_commits_are_recor
 
 def test_the_headline_call_loads_horse2zebra_from_the_authors_file(server, tmp_path, monkeypatch):
     """`genzoo.load("cyclegan-horse2zebra")` end to end, with the authors' server played by 127.0.0.1."""
-    import genzoo_pix2pix
+    import genzoo_cyclegan
 
     state = random_state(resnet_layout(ngf=2, n_blocks=9), seed=6)  # resnet_9blocks, as the registry states
     torch.save(state, tmp_path / "www" / "cyclegan" / "horse2zebra.pth")
-    monkeypatch.setattr(genzoo_pix2pix, "CYCLEGAN_URL", server.url + "/cyclegan/{name}.pth")
+    monkeypatch.setattr(genzoo_cyclegan, "CYCLEGAN_URL", server.url + "/cyclegan/{name}.pth")
     plugins.reset()
     g = genzoo.load("cyclegan-horse2zebra", components="inference")
     assert server.requests == ["/cyclegan/horse2zebra.pth"]

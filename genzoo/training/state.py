@@ -165,10 +165,16 @@ def find_latest_checkpoint(out_dir: str | os.PathLike) -> Path | None:
     is written after the model folder), so a run killed while saving resumes
     from the previous one.
     """
-    best: tuple[int, int, Path] | None = None
+    found = _checkpoints_newest_first(out_dir)
+    return found[0] if found else None
+
+
+def _checkpoints_newest_first(out_dir: str | os.PathLike) -> list[Path]:
+    """Every checkpoint folder in ``out_dir`` with a training state, highest step first (``final`` before a same-step one)."""
+    keyed: list[tuple[int, int, Path]] = []
     root = Path(out_dir)
     if not root.is_dir():
-        return None
+        return []
     for folder in root.iterdir():
         if not folder.name.endswith(STATE_SUFFIX) or not (folder / STATE_JSON).is_file():
             continue
@@ -180,19 +186,67 @@ def find_latest_checkpoint(out_dir: str | os.PathLike) -> Path | None:
             continue
         if not (model_folder / "config.json").is_file() or not (folder / STATE_TENSORS).is_file():
             continue
-        key = (step, int(model_folder.name == FINAL), model_folder)
-        if best is None or key[:2] > best[:2]:
-            best = key
-    return best[2] if best else None
+        keyed.append((step, int(model_folder.name == FINAL), model_folder))
+    keyed.sort(key=lambda k: k[:2], reverse=True)
+    return [folder for _, _, folder in keyed]
+
+
+def checkpoint_problem(folder: str | os.PathLike) -> str | None:
+    """Why the checkpoint ``folder`` cannot be resumed from, or ``None`` when it looks whole.
+
+    Checks config.json, the training state's JSON, and that every safetensors
+    file is complete (its header covers the file exactly), without reading
+    the tensors: a copy cut short or a disk that filled up while saving
+    shows up here, before the weights are loaded.
+    """
+    from safetensors import safe_open
+
+    from ..config import validate_meta
+
+    folder = Path(folder)
+    state = _state_folder(folder)
+    try:
+        meta = validate_meta(read_meta(folder), str(folder / "config.json"))
+        json.loads((state / STATE_JSON).read_text(encoding="utf-8"))
+    except (CheckpointError, OSError, ValueError) as exc:
+        return str(exc)
+    for path in [*(folder / f for f in meta["components"].values()), state / STATE_TENSORS]:
+        try:
+            with safe_open(path, framework="pt"):
+                pass
+        except Exception as exc:  # noqa: BLE001 - SafetensorError, FileNotFoundError, ...
+            return f"{path.relative_to(folder.parent)} is missing, truncated or corrupt ({exc})"
+    return None
+
+
+def _latest_whole_checkpoint(out_dir: Path) -> tuple[Path | None, list[str]]:
+    """The newest checkpoint in ``out_dir`` that :func:`checkpoint_problem` passes, and what was wrong with newer ones."""
+    skipped = []
+    for folder in _checkpoints_newest_first(out_dir):
+        problem = checkpoint_problem(folder)
+        if problem is None:
+            return folder, skipped
+        skipped.append(f"{folder.name}: {problem}")
+    return None, skipped
 
 
 def _resolve_resume(cfg: TrainConfig) -> Path | None:
     if cfg.resume is False:
         return None
     if cfg.resume is True:
-        found = find_latest_checkpoint(cfg.out_dir) if cfg.out_dir is not None else None
-        if found is None:
+        if cfg.out_dir is None or find_latest_checkpoint(cfg.out_dir) is None:
             logger.info("resume=True but %s holds no checkpoint yet; starting a fresh run", cfg.out_dir)
+            return None
+        found, skipped = _latest_whole_checkpoint(Path(cfg.out_dir))
+        if found is None:
+            raise CheckpointError(
+                f"cannot resume: every checkpoint in {cfg.out_dir} is damaged ({skipped[0]}); "
+                "start again with overwrite=True (--overwrite)"
+            )
+        if skipped:
+            warnings.warn(
+                f"the newest checkpoint is damaged ({skipped[0]}); resuming from {found.name} instead", stacklevel=4
+            )
         return found
     path = Path(cfg.resume).expanduser()
     if (path / STATE_JSON).is_file() and path.name.endswith(STATE_SUFFIX):
@@ -204,6 +258,11 @@ def _resolve_resume(cfg: TrainConfig) -> Path | None:
             f"cannot resume from {path}: it has no training state next to it ({_state_folder(path).name}/). "
             "To start a new run from these weights, genzoo.load() the folder and train with resume=False."
         )
+    problem = checkpoint_problem(path)
+    if problem is not None:
+        whole, _ = _latest_whole_checkpoint(path.parent)
+        hint = f"resume from {whole} instead" if whole is not None else "no other checkpoint next to it is whole"
+        raise CheckpointError(f"cannot resume from {path}: {problem}; {hint}")
     return path
 
 
@@ -291,7 +350,10 @@ def _load_resume(
         )
     tensors: dict[str, torch.Tensor] = {}
     for file in meta["components"].values():
-        tensors.update(load_file(folder / file, device=str(run.device)))
+        try:
+            tensors.update(load_file(folder / file, device=str(run.device)))
+        except Exception as exc:  # noqa: BLE001 - SafetensorError is not an OSError
+            raise CheckpointError(f"{folder / file} is truncated or corrupt ({exc}); resume from an earlier checkpoint") from exc
     try:
         model.load_state_dict(tensors, strict=True)
     except RuntimeError as exc:

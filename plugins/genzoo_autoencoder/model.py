@@ -11,6 +11,7 @@ the anomaly score: inputs unlike the training data reconstruct badly.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +24,11 @@ from genzoo.tasks import images_of, input_label, inputs_or_digits
 
 @dataclass
 class AEConfig:
+    #: Ranges the types cannot say (genzoo.config); positive int defaults stay >= 1.
+    limits: ClassVar[dict[str, str]] = {
+        "noise_std": "[0, inf)", "mask_prob": "[0, 1)", "lr": "(0, inf)", "weight_decay": "[0, inf)",
+    }  # fmt: skip
+
     image_size: int = 16
     channels: int = 1
     latent_dim: int = 16

@@ -1,9 +1,10 @@
 """The ``cgan`` family: a class-conditional DCGAN (label-conditioned generator and discriminator).
 
 The networks and class-conditioned sampling are in ``model.py``; training,
-EMA and the losses are shared with the ``gan`` family (``genzoo_gan.model``)
-and :mod:`genzoo.losses`. Bundled model (trained by genzoo's own recipe on
-scikit-learn's digits; the exact command is on its card): ``cgan-digits``.
+EMA and the losses are shared with the ``gan`` family through the core
+(:mod:`genzoo.adversarial`, :mod:`genzoo.nets.dcgan`, :mod:`genzoo.losses`).
+Bundled model (trained by genzoo's own recipe on scikit-learn's digits; the
+exact command is on its card): ``cgan-digits``.
 """
 
 from genzoo import hookimpl

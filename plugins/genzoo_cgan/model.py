@@ -17,9 +17,9 @@ generator only needs ``condition_encoder(cond)`` to return
 replace the label embedding without touching the rest.
 
 Training, EMA, the losses and the regularisers are those of the ``gan``
-family (:class:`genzoo_gan.model.AdversarialModel`); the fakes of each step
-are drawn for the labels of the real batch, so real and fake images have the
-same class mix.
+family, shared through the core (:class:`genzoo.adversarial.AdversarialModel`);
+the fakes of each step are drawn for the labels of the real batch, so real
+and fake images have the same class mix.
 """
 
 from __future__ import annotations
@@ -30,12 +30,13 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from genzoo.adversarial import AdversarialModel, GANConfig
 from genzoo.errors import ConfigError, ShapeError
 from genzoo.interfaces import Discriminator, Generator, expect_images
 from genzoo.nets import bottom_size
 from genzoo.latent import latent_path
 from genzoo.model import task
-from genzoo_gan.model import AdversarialModel, DCGANBody, DCGANFeatures, GANConfig, dcgan_init_
+from genzoo.nets.dcgan import DCGANBody, DCGANFeatures, dcgan_init_
 
 D_CONDITIONING = ("concat", "projection")
 
@@ -158,18 +159,18 @@ class CGANModel(AdversarialModel):
         k = self.config.num_classes
         if labels is None:
             if n is None:
-                raise ValueError("give n, labels, or both")
+                raise ConfigError("give n, labels, or both")
             y = torch.arange(n) % k
         else:
             y = torch.as_tensor(labels).reshape(-1).long()
             if y.numel() == 0:
-                raise ValueError("labels is empty")
+                raise ConfigError("labels is empty")
             if n is not None and n != y.numel():
                 if n % y.numel():
-                    raise ValueError(f"n={n} is not a multiple of the {y.numel()} labels given")
+                    raise ConfigError(f"n={n} is not a multiple of the {y.numel()} labels given")
                 y = y.repeat_interleave(n // y.numel())
         if int(y.min()) < 0 or int(y.max()) >= k:
-            raise ValueError(f"labels must be class ids in 0..{k - 1}, got {sorted(set(y.tolist()))}")
+            raise ConfigError(f"labels must be class ids in 0..{k - 1}, got {sorted(set(y.tolist()))}")
         return y.to(self.device)
 
     @torch.no_grad()

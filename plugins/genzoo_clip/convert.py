@@ -47,7 +47,7 @@ from typing import Any, Iterator, Mapping
 
 import torch
 
-from genzoo.convert import Converted
+from genzoo.convert import Converted, read_weights_file
 from genzoo.errors import CheckpointError, ConfigError
 
 from .prompts import PHOTO_TEMPLATES
@@ -135,32 +135,16 @@ def key_table(layout: str, vision_layers: int, text_layers: int) -> list[Entry]:
 
 # -- reading files ----------------------------------------------------------------
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """The tensors of a checkpoint file: safetensors, a plain state dict (``.pt``/``.pth``/``.bin``), or
-    a TorchScript archive (OpenAI's released ``.pt`` files).
+    """The tensors of a checkpoint file: safetensors or a plain state dict (``.pt``/``.pth``/``.bin``).
 
-    Plain files are read with ``torch.load(weights_only=True)`` (no arbitrary
-    unpickling); a TorchScript archive with ``torch.jit.load``, of which only
-    the state dict is used. ``{"state_dict": ...}`` wrappers of training
-    checkpoints and ``module.`` prefixes are removed.
+    Read by ``genzoo.convert.read_weights_file``: tensors only, nothing in the
+    file runs. OpenAI's released ``.pt`` files are TorchScript archives, which
+    are refused with a message saying how to export their state dict.
+    ``{"state_dict": ...}`` wrappers of training checkpoints and ``module.``
+    prefixes are removed.
     """
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"no such checkpoint file: {path}")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        state: Any = load_file(path)
-    elif _is_torchscript(path):
-        with warnings.catch_warnings():  # TorchScript is deprecated, but OpenAI's release files are in it
-            warnings.simplefilter("ignore", FutureWarning)
-            state = torch.jit.load(str(path), map_location="cpu").state_dict()
-    else:
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - pickle errors of every kind
-            raise CheckpointError(
-                f"{path} cannot be read as tensors only ({exc}); genzoo does not unpickle arbitrary objects"
-            ) from exc
+    state: Any = read_weights_file(path)
     for wrapper in ("state_dict", "model", "module"):
         if isinstance(state, Mapping) and wrapper in state and isinstance(state[wrapper], Mapping):
             state = state[wrapper]
@@ -171,16 +155,6 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         if isinstance(value, torch.Tensor):
             out[key[len("module."):] if key.startswith("module.") else key] = value
     return out
-
-
-def _is_torchscript(path: Path) -> bool:
-    """A TorchScript archive: a zip with code and a ``constants.pkl`` record."""
-    import zipfile
-
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as archive:
-        return any(name.endswith("/constants.pkl") or name == "constants.pkl" for name in archive.namelist())
 
 
 def detect_layout(keys) -> str:

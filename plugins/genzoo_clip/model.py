@@ -25,7 +25,7 @@ import math
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -47,6 +47,12 @@ ACTIVATIONS = ("quick_gelu", "gelu")
 @dataclass
 class CLIPConfig:
     """Hyperparameters of a CLIP model. The defaults are the tiny digits model; ``genzoo_clip.presets.PRESETS`` has ViT-B/32 and kin."""
+
+    #: Ranges the types cannot say (genzoo.config); positive int defaults stay >= 1.
+    limits: ClassVar[dict[str, str]] = {
+        "mlp_ratio": "(0, inf)", "layer_norm_eps": "(0, inf)", "image_std": "(0, inf)", "max_logit_scale": "(0, inf)",
+        "lr": "(0, inf)", "weight_decay": "[0, inf)", "warmup_steps": "[0, inf)", "augment_shift": "[0, inf)",
+    }  # fmt: skip
 
     #: Size of the joint image-text embedding.
     embed_dim: int = 32

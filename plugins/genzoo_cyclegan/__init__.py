@@ -1,13 +1,15 @@
 """The ``cyclegan`` family: unpaired image-to-image translation (Zhu et al., 2017).
 
-The networks, the upstream converter, ``translate`` and the data sets are
-shared with Pix2Pix and live in ``genzoo_pix2pix``; this package adds the
-CycleGAN model (two generators, two discriminators, cycle and identity
-losses, the image pool) and its named models: the 18 generators the authors
-published (converted genzoo folders in the Hub organisation ``GENZOO_HUB_ORG``,
-default ``genzoo``, once their commits are recorded in
-``genzoo_pix2pix.REVISIONS``; until then the authors' files, downloaded and
-converted on first use), and the bundled ``cyclegan-digits-bold``.
+The networks, the upstream converter, ``translate`` and the folder data sets
+are shared with Pix2Pix and live in the core (:mod:`genzoo.nets.reference`,
+:mod:`genzoo.nets.reference_files`, :mod:`genzoo.translation`,
+:mod:`genzoo.folders`); this package adds the CycleGAN model (two
+generators, two discriminators, cycle and identity losses, the image pool)
+and its named models: the 18 generators the authors published (converted
+genzoo folders in the Hub organisation ``GENZOO_HUB_ORG``, default
+``genzoo``, once their commits are recorded in :data:`REVISIONS`; until then
+the authors' files, downloaded and converted on first use), and the bundled
+``cyclegan-digits-bold``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,18 @@ from __future__ import annotations
 from genzoo import hookimpl
 
 PAPER = "https://arxiv.org/abs/1703.10593"
+#: Where the authors published their CycleGAN weights.
+CYCLEGAN_URL = "http://efrosgans.eecs.berkeley.edu/cyclegan/pretrained_models/{name}.pth"
+#: The licence of the authors' code and weights (BSD).
+LICENSE = "bsd"
+
+#: The commit each converted CycleGAN model is pinned to in the Hub organisation
+#: (:data:`genzoo.upstream.HUB_ORG`), by model name. Empty until the converted
+#: folders are pushed (``genzoo convert`` + ``genzoo push``) and their commits
+#: recorded here. Until then a name loads from the authors' server instead
+#: (:func:`genzoo.upstream.upstream_source`). GENZOO_HUB_REVISION=main makes
+#: every name follow a branch, for a mirror of your own.
+REVISIONS: dict[str, str] = {}
 
 _HORSES = "horse2zebra (ImageNet wild horses and zebras)"
 _APPLES = "apple2orange (ImageNet apples and oranges)"
@@ -59,10 +73,13 @@ def genzoo_register_families(registry):
 
 @hookimpl
 def genzoo_register_models(registry):
-    from genzoo_pix2pix import CYCLEGAN_URL, add_published_models
+    from genzoo.upstream import add_published_models
 
     reference = {"netG": "resnet_9blocks", "norm": "instance", "netD": "none", "bidirectional": False}
-    add_published_models(registry, "cyclegan", CYCLEGAN_MODELS, CYCLEGAN_URL, reference, PAPER)
+    add_published_models(
+        registry, "cyclegan", CYCLEGAN_MODELS, url_template=CYCLEGAN_URL, revisions=REVISIONS, config=reference,
+        paper=PAPER, license=LICENSE,
+    )  # fmt: skip
     registry.add_bundled("cyclegan-digits-bold", family="cyclegan", package=__name__, path="weights/cyclegan-digits-bold", paper=PAPER)
 
 
@@ -70,6 +87,6 @@ def genzoo_register_models(registry):
 def genzoo_register_datasets(registry):
     registry.add_dataset(
         "digits-bold",
-        "genzoo_pix2pix.data:digits_bold",
+        "genzoo_cyclegan.data:digits_bold",
         description="scikit-learn digits (UCI optdigits) and bold digits (3x3 dilation), unpaired",
     )

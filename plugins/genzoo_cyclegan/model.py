@@ -21,16 +21,16 @@ direction's generator each; converted, they are one-way models
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 
 from genzoo.errors import ConfigError
-from genzoo_pix2pix.config import ReferenceNetsConfig
-from genzoo_pix2pix.data import UnpairedFolderDataset
-from genzoo_pix2pix.losses import reference_gan_loss
-from genzoo_pix2pix.networks import build_discriminator, build_generator
-from genzoo_pix2pix.translation import RunningL1, TranslationModel, test_batches
+from genzoo.folders import UnpairedFolderDataset
+from genzoo.losses import reference_gan_loss
+from genzoo.nets.reference import build_discriminator, build_generator
+from genzoo.translation import ReferenceNetsConfig, RunningL1, TranslationModel, test_batches
 
 from .pool import ImagePool
 
@@ -40,6 +40,11 @@ PAPER = "https://arxiv.org/abs/1703.10593"
 @dataclass
 class CycleGANConfig(ReferenceNetsConfig):
     """The reference's CycleGAN defaults (the shared ones: ResNet-9, instance norm, LSGAN) plus its loss weights."""
+
+    #: Added to ReferenceNetsConfig.limits; a pool of 0 images means no pool.
+    limits: ClassVar[dict[str, str]] = {
+        "lambda_a": "[0, inf)", "lambda_b": "[0, inf)", "lambda_identity": "[0, inf)", "pool_size": "[0, inf)",
+    }  # fmt: skip
 
     #: False: one generator (A -> B) only, as in the authors' published files.
     bidirectional: bool = True
@@ -103,6 +108,17 @@ class CycleGANModel(TranslationModel):
         """The reference's unpaired layout, ``trainA/`` and ``trainB/`` (``testA/``, ``testB/``); options: ``load_size``, ``augment``."""
         c = self.config
         return UnpairedFolderDataset(root, split, c.image_size, input_nc=c.input_nc, output_nc=c.output_nc, **options)
+
+    def example_dataset(self, n: int = 8) -> torch.utils.data.Dataset:
+        """``n`` unpaired (digit, bold digit) items, as ``digits-bold`` makes them: A and B from different digits."""
+        from genzoo.data import DigitsDataset
+        from genzoo.images import to_tensor
+        from .data import dilate
+
+        c = self.config
+        x = to_tensor(DigitsDataset("train", size=8).images[: 2 * n], size=c.image_size).clamp(-1, 1)  # only 2n resized
+        a, b = x[:n], dilate(x[n : 2 * n])
+        return torch.utils.data.TensorDataset(to_tensor(a, channels=c.input_nc), to_tensor(b, channels=c.output_nc))
 
     def configure_optimizers(self, cfg=None) -> dict[str, torch.optim.Optimizer]:
         if "d_a" not in self._modules:
@@ -178,12 +194,13 @@ class CycleGANModel(TranslationModel):
     # -- upstream weights -----------------------------------------------------------
     @classmethod
     def from_layout(cls, path, layout=None, config=None):
-        """Read an authors' CycleGAN generator file (one direction; see :mod:`genzoo_pix2pix.convert`)."""
-        from genzoo_pix2pix.convert import read_generator_file
+        """Read an authors' CycleGAN generator file (one direction; see :mod:`genzoo.nets.reference_files`)."""
+        from genzoo.nets.reference_files import read_generator_file
 
-        from . import CYCLEGAN_MODELS
+        from . import CYCLEGAN_MODELS, CYCLEGAN_URL, LICENSE
 
         return read_generator_file(
-            path, config, family="cyclegan", known=CYCLEGAN_MODELS, paper=PAPER, component="g_ab",
-            fixed={"netD": "none", "bidirectional": False}, layout=layout,
+            path, config, family="cyclegan", known=CYCLEGAN_MODELS, url_template=CYCLEGAN_URL,
+            card={"license": LICENSE, "paper": PAPER}, component="g_ab", fixed={"netD": "none", "bidirectional": False},
+            layout=layout,
         )  # fmt: skip

@@ -15,17 +15,16 @@ config says ``netD="none"``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 
 from genzoo.errors import ConfigError
-
-from .config import ReferenceNetsConfig
-from .data import PairedFolderDataset
-from .losses import reference_gan_loss
-from .networks import build_discriminator, build_generator
-from .translation import RunningL1, TranslationModel, test_batches
+from genzoo.folders import PairedFolderDataset
+from genzoo.losses import reference_gan_loss
+from genzoo.nets.reference import build_discriminator, build_generator
+from genzoo.translation import ReferenceNetsConfig, RunningL1, TranslationModel, test_batches
 
 PAPER = "https://arxiv.org/abs/1611.07004"
 
@@ -33,6 +32,9 @@ PAPER = "https://arxiv.org/abs/1611.07004"
 @dataclass
 class Pix2PixConfig(ReferenceNetsConfig):
     """The reference's Pix2Pix defaults (``unet_256``, batch norm, dropout, vanilla GAN loss, L1 x 100)."""
+
+    #: Added to ReferenceNetsConfig.limits.
+    limits: ClassVar[dict[str, str]] = {"lambda_l1": "[0, inf)"}
 
     netG: str = "unet_256"
     norm: str = "batch"
@@ -73,6 +75,19 @@ class Pix2PixModel(TranslationModel):
         """A paired folder (A|B side by side, or ``A/`` and ``B/``); options: ``direction``, ``load_size``, ``augment``."""
         c = self.config
         return PairedFolderDataset(root, split, c.image_size, input_nc=c.input_nc, output_nc=c.output_nc, **options)
+
+    def example_dataset(self, n: int = 8) -> torch.utils.data.Dataset:
+        """``n`` aligned (edge map, digit) pairs, as ``digits-edges`` makes them, at the config's size and channels."""
+        from genzoo.data import DigitsDataset
+        from genzoo.images import to_tensor
+
+        from .data import edge_map
+
+        c = self.config
+        b = to_tensor(DigitsDataset("train", size=8).images[:n], size=c.image_size).clamp(-1, 1)  # only n resized
+        data = torch.utils.data.TensorDataset(to_tensor(edge_map(b), channels=c.input_nc), to_tensor(b, channels=c.output_nc))
+        data.aligned = True  # evaluate scores G(A) against B
+        return data
 
     def _require_discriminator(self) -> None:
         if "discriminator" not in self._modules:
@@ -121,11 +136,12 @@ class Pix2PixModel(TranslationModel):
     # -- upstream weights -----------------------------------------------------------
     @classmethod
     def from_layout(cls, path, layout=None, config=None):
-        """Read an authors' Pix2Pix generator file (``latest_net_G.pth``; see :mod:`genzoo_pix2pix.convert`)."""
-        from . import PIX2PIX_MODELS
-        from .convert import read_generator_file
+        """Read an authors' Pix2Pix generator file (``latest_net_G.pth``; see :mod:`genzoo.nets.reference_files`)."""
+        from genzoo.nets.reference_files import read_generator_file
+
+        from . import LICENSE, PIX2PIX_MODELS, PIX2PIX_URL
 
         return read_generator_file(
-            path, config, family="pix2pix", known=PIX2PIX_MODELS, paper=PAPER, component="generator",
-            fixed={"netD": "none"}, layout=layout,
+            path, config, family="pix2pix", known=PIX2PIX_MODELS, url_template=PIX2PIX_URL,
+            card={"license": LICENSE, "paper": PAPER}, component="generator", fixed={"netD": "none"}, layout=layout,
         )  # fmt: skip

@@ -16,6 +16,7 @@ p(z1|z2)).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -31,6 +32,9 @@ from .losses import elbo_loss, kl_gaussians, kl_standard_normal, reconstruction_
 
 @dataclass
 class VAEConfig:
+    #: Ranges the types cannot say (genzoo.config); positive int defaults stay >= 1.
+    limits: ClassVar[dict[str, str]] = {"beta": "[0, inf)", "sigma": "(0, inf)", "lr": "(0, inf)"}
+
     image_size: int = 16
     channels: int = 1
     latent_dim: int = 16

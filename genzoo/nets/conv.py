@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .interfaces import Decoder, Encoder
+from ..interfaces import Decoder, Encoder
 
 
 def _check_size(image_size: int, steps: int) -> int:

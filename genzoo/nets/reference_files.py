@@ -28,11 +28,14 @@ from typing import Any, Mapping
 
 import torch
 
+from genzoo.convert import read_weights_file
 from genzoo.errors import CheckpointError, ConfigError
 from genzoo.model import meta_device
 
-from . import CODE_URL, CYCLEGAN_URL, LICENSE, PIX2PIX_URL
-from .networks import build_generator
+from .reference import build_generator
+
+#: The authors' code (junyanz/pytorch-CycleGAN-and-pix2pix), which these networks rebuild.
+CODE_URL = "https://github.com/junyanz/pytorch-CycleGAN-and-pix2pix"
 
 #: File names a folder (or Hub repo) in the reference layout may hold, in order of preference.
 GENERATOR_FILES = ("latest_net_G.pth", "latest_net_G_A.pth", "model.pth")
@@ -42,7 +45,7 @@ _STATS = ("running_mean", "running_var", "num_batches_tracked")
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """The tensors of a reference ``.pth`` file (or of the generator file in a folder), loaded safely.
 
-    Only tensors are unpickled (``weights_only=True``). A ``{"state_dict": ...}``
+    Only tensors are unpickled (``genzoo.convert.read_weights_file``). A ``{"state_dict": ...}``
     wrapper and the ``module.`` prefix of files saved from ``DataParallel`` are removed.
     """
     path = Path(path).expanduser()
@@ -57,12 +60,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
                 )
             found = pths
         path = found[0]
-    if not path.is_file():
-        raise CheckpointError(f"no such checkpoint file: {path}")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - unpickling refusals and corrupt files alike
-        raise CheckpointError(f"cannot read {path} as a tensors-only state dict ({exc})") from exc
+    obj = read_weights_file(path)  # tensors only; TorchScript archives are refused
     if isinstance(obj, Mapping) and "state_dict" in obj and isinstance(obj["state_dict"], Mapping):
         obj = obj["state_dict"]
     if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
@@ -186,15 +184,14 @@ def convert_generator(
     return cfg, tensors, dropped
 
 
-def provenance(path: str | os.PathLike, family: str, known: Mapping[str, Any]) -> dict[str, Any]:
-    """Card facts for a converted file: the upstream URL when the file is a known published model."""
+def provenance(path: str | os.PathLike, family: str, known: Mapping[str, Any], url_template: str) -> dict[str, Any]:
+    """Card facts for a converted file: the upstream URL (``url_template`` of the name) when the file is a known published model."""
     p = Path(path)
     stems = [p.stem, p.stem.removeprefix(f"{family}-"), p.name.removesuffix("_pretrained")]  # a URL download is NAME.pth
     if p.is_file() or p.suffix == ".pth":
         stems += [p.parent.name.removesuffix("_pretrained")]
     name = next((s for s in stems if s in known), None)
-    url_template = CYCLEGAN_URL if family == "cyclegan" else PIX2PIX_URL
-    facts: dict[str, Any] = {"license": LICENSE, "code": CODE_URL}
+    facts: dict[str, Any] = {"code": CODE_URL}
     if name is not None:
         facts["source"] = url_template.format(name=name)
         facts["dataset"] = known[name].get("dataset")
@@ -214,7 +211,8 @@ def read_generator_file(
     *,
     family: str,
     known: Mapping[str, Any],
-    paper: str,
+    url_template: str,
+    card: Mapping[str, Any],
     component: str,
     fixed: Mapping[str, Any],
     layout: str | None = None,
@@ -224,11 +222,14 @@ def read_generator_file(
     ``config`` overrides what the file's keys say; ``fixed`` are the config
     fields of a generator-only model (no discriminator); ``component`` is
     the attribute the generator lives under (``generator``, ``g_ab``).
+    ``known`` (published name -> card facts) and ``url_template`` (where the
+    family's published files are) name the upstream source on the card;
+    ``card`` adds the family's own facts (paper, licence).
     """
     from genzoo.convert import Converted
 
     config = dict(config or {})
     stated = {k: config[k] for k in GENERATOR_FIELDS if k in config}
     cfg, tensors, _ = convert_generator(read_state_dict(path), stated, config.get("image_size", 256))
-    card = {**provenance(path, family, known), "paper": paper}
+    card = {**card, **provenance(path, family, known, url_template)}
     return Converted({**fixed, **cfg, **config}, {f"{component}.{k}": v for k, v in tensors.items()}, layout or "reference", card=card)

@@ -6,8 +6,8 @@ layer for layer so that their published state dicts load key for key: every
 network keeps the reference's ``nn.Sequential`` called ``model`` with its
 layers at the same indices (parameter-free layers -- padding, activations,
 dropout -- included), so ``model.<i>.weight`` means the same tensor here and
-there. Both the ``genzoo_pix2pix`` and the ``genzoo_cyclegan`` plugins build on
-this module.
+there. The ``pix2pix`` and ``cyclegan`` families both build on this module,
+which is why it lives in the core.
 
 - :class:`ResnetGenerator` (``resnet_9blocks``, ``resnet_6blocks``,
   ``resnet_<n>blocks``): reflect-pad 3, 7x7 conv, two stride-2 3x3 convs,

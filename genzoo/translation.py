@@ -1,4 +1,12 @@
-"""What Pix2Pix and CycleGAN models share at inference: ``translate`` and the ``genzoo run`` task.
+"""What the image-to-image families (Pix2Pix, CycleGAN) share: config, ``translate``, the ``genzoo run`` task.
+
+:class:`ReferenceNetsConfig` holds the fields of the reference networks and
+optimiser both families train with; each family's config subclasses it.
+:class:`TranslationModel` is the base of both models: ``translate``, the
+``translate`` task, the input spec and the reference's learning-rate
+schedule (:func:`linear_decay`). The networks are :mod:`genzoo.nets.reference`,
+the converter for the authors' files :mod:`genzoo.nets.reference_files`,
+the paired/unpaired folder data sets :mod:`genzoo.folders`.
 
 ``translate(images)`` takes tensors (NCHW / CHW in [-1, 1]), PIL images,
 file paths, or a list of these, and by default applies the reference's
@@ -13,14 +21,88 @@ from __future__ import annotations
 
 import contextlib
 import math
-from typing import Any, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar, Sequence
 
 import torch
 import torch.nn.functional as F
 
 from genzoo import images as gi
 from genzoo.errors import ConfigError
+from genzoo.losses import REFERENCE_GAN_MODES
 from genzoo.model import GenzooModel, InputSpec, task
+from genzoo.nets.reference import check_discriminator, check_norm, parse_generator
+
+
+@dataclass
+class ReferenceNetsConfig:
+    """The configuration fields Pix2Pix and CycleGAN share: the reference networks and optimiser.
+
+    Both families build the same reference generators and PatchGANs and train
+    them with the same Adam settings and linear decay; only their defaults
+    differ (Pix2Pix: U-Net, batch norm, dropout, vanilla GAN loss; CycleGAN:
+    ResNet, instance norm, no dropout, least squares). Each family's config
+    subclasses this one, restating just the defaults it changes and adding
+    its own loss weights.
+    """
+
+    #: Ranges the types cannot say (genzoo.config); positive int defaults stay >= 1.
+    limits: ClassVar[dict[str, str]] = {
+        "init_gain": "[0, inf)", "lr": "(0, inf)", "beta1": "[0, 1)", "beta2": "[0, 1)", "decay_start": "[0, 1]",
+    }  # fmt: skip
+
+    input_nc: int = 3
+    output_nc: int = 3
+    #: The side images are trained on and (by default) translated at.
+    image_size: int = 256
+    #: resnet_9blocks, resnet_6blocks, resnet_<n>blocks, unet_256, unet_128, unet_<2^k>.
+    netG: str = "resnet_9blocks"
+    ngf: int = 64
+    #: batch, instance or none.
+    norm: str = "instance"
+    #: Dropout 0.5 in the generator (U-Net: the innermost levels; ResNet: every block).
+    dropout: bool = False
+    #: basic (3-layer PatchGAN), n_layers (n_layers_D), pixel (1x1), or none (no discriminator: inference only).
+    netD: str = "basic"
+    ndf: int = 64
+    n_layers_D: int = 3
+    init_gain: float = 0.02
+    #: vanilla (BCE with logits) or lsgan (least squares).
+    gan_mode: str = "lsgan"
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    #: Fraction of the steps at a constant learning rate before the linear decay to zero.
+    decay_start: float = 0.5
+
+    def __post_init__(self):
+        parse_generator(self.netG)
+        check_norm(self.norm)
+        check_discriminator(self.netD)
+        if self.gan_mode not in REFERENCE_GAN_MODES:
+            raise ValueError(f"gan_mode must be one of {REFERENCE_GAN_MODES}, got {self.gan_mode!r}")
+
+
+def linear_decay(total_steps: int, decay_start: float) -> Callable[[int], float]:
+    """LR factor per step: 1 for ``decay_start * total_steps`` steps, then linearly down to ``1 / (n_decay + 1)``.
+
+    The reference's ``linear`` policy, ``1 - max(0, epoch - n_epochs) / (n_epochs_decay + 1)``,
+    counted in training steps instead of epochs.
+    """
+    if not 0.0 <= decay_start <= 1.0:
+        raise ConfigError(f"decay_start must be a fraction in [0, 1], got {decay_start}")
+    n_const = int(round(total_steps * decay_start))
+    n_decay = max(total_steps - n_const, 0)
+
+    def factor(step: int) -> float:
+        return 1.0 - max(0, step - n_const) / float(n_decay + 1)
+
+    return factor
+
+
+def linear_decay_scheduler(optimizer: torch.optim.Optimizer, total_steps: int, decay_start: float):
+    """A ``LambdaLR`` following :func:`linear_decay`."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, linear_decay(total_steps, decay_start))
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
@@ -116,8 +198,6 @@ class TranslationModel(GenzooModel):
 
     def configure_schedulers(self, optimizers, cfg):
         """Every optimiser at a constant rate for ``decay_start`` of the steps, then linearly down (the reference's ``linear``)."""
-        from .losses import linear_decay_scheduler
-
         if cfg.steps is None:
             return {}
         return {name: linear_decay_scheduler(opt, cfg.steps, self.config.decay_start) for name, opt in optimizers.items()}
