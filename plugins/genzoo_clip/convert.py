@@ -41,6 +41,7 @@ import json
 import math
 import os
 import re
+import warnings
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -219,6 +220,7 @@ def infer_config(state: Mapping[str, torch.Tensor], layout: str, hf_config: Mapp
         context_length=int(text_pos.shape[0]), vocab_size=int(token.shape[0]), text_width=int(text_width),
         text_layers=text_layers, text_heads=max(int(text_width) // 64, 1), mlp_ratio=ratios.pop(),
         vocab="openai", class_names=None, templates=list(PHOTO_TEMPLATES), augment_shift=0,
+        act="quick_gelu",  # OpenAI's; the tensors cannot tell, a config file next to them can
     )  # fmt: skip
     if hf_config:
         cfg.update(_from_transformers_config(hf_config, cfg))
@@ -248,6 +250,78 @@ def _from_transformers_config(hf: Mapping[str, Any], shapes: Mapping[str, Any]) 
     if len(eps) == 1:
         out["layer_norm_eps"] = float(eps.pop())
     return out
+
+
+#: open_clip's config file, next to ``open_clip_model.safetensors`` in its Hub repos.
+OPEN_CLIP_CONFIG = "open_clip_config.json"
+#: open_clip tower options that change the features without changing the tensors' names, with the
+#: value genzoo's CLIP implements (absent means open_clip's default, which is that value).
+_OPEN_CLIP_FIXED = {
+    "vision_cfg": {"pool_type": "tok", "final_ln_after_pool": False, "attentional_pool": False, "act_kwargs": None,
+                   "pos_embed_type": "learnable", "timm_model_name": None, "block_type": None, "qk_norm": False,
+                   "scaled_cosine_attn": False, "scale_heads": False, "scale_attn_inner": False, "scale_attn": False,
+                   "scale_fc": False},
+    "text_cfg": {"pool_type": "argmax", "final_ln_after_pool": False, "no_causal_mask": False, "embed_cls": False,
+                 "act_kwargs": None, "proj_type": "linear", "hf_model_name": None, "hf_tokenizer_name": None,
+                 "tokenizer_kwargs": None, "block_type": None, "qk_norm": False, "scaled_cosine_attn": False,
+                 "scale_heads": False, "scale_attn_inner": False, "scale_attn": False, "scale_fc": False},
+}  # fmt: skip
+
+
+def _from_open_clip_config(oc: Mapping[str, Any], shapes: Mapping[str, Any], where: Path) -> dict[str, Any]:
+    """Activation, heads, epsilon and normalisation from an ``open_clip_config.json``, read as open_clip reads it.
+
+    Absent fields take open_clip's defaults (``quick_gelu`` false, i.e. GELU; 64-wide
+    vision heads; 8 text heads). Options genzoo's CLIP does not implement are
+    errors, not silently different features; sizes must agree with the tensors.
+    """
+    model = oc.get("model_cfg", oc)
+    vision, text = dict(model.get("vision_cfg") or {}), dict(model.get("text_cfg") or {})
+    for name, sub in (("vision_cfg", vision), ("text_cfg", text)):
+        for key, wanted in _OPEN_CLIP_FIXED[name].items():
+            if sub.get(key, wanted) != wanted:
+                raise ConfigError(
+                    f"{where}: {name}.{key}={sub[key]!r} is an open_clip option genzoo's CLIP does not "
+                    f"implement (it has {key}={wanted!r}); these weights cannot be converted faithfully"
+                )
+    checks = {"embed_dim": model.get("embed_dim"), "vision_width": vision.get("width"), "vision_layers": vision.get("layers"),
+              "patch_size": vision.get("patch_size"), "text_width": text.get("width"), "text_layers": text.get("layers"),
+              "context_length": text.get("context_length"), "vocab_size": text.get("vocab_size")}  # fmt: skip
+    for field, value in checks.items():
+        if value is not None and value != shapes[field]:
+            raise CheckpointError(f"{where} says {field}={value!r} but the weights have {shapes[field]}; they do not belong together")
+    head_width = int(vision.get("head_width", 64))
+    out: dict[str, Any] = {
+        "act": "quick_gelu" if model.get("quick_gelu", False) else "gelu",
+        "vision_heads": max(shapes["vision_width"] // head_width, 1),
+        "text_heads": int(text.get("heads", 8)),
+    }
+    eps = {float(sub["norm_kwargs"]["eps"]) for sub in (vision, text) if "eps" in (sub.get("norm_kwargs") or {})}
+    if len(eps) > 1:
+        raise ConfigError(f"{where}: the two towers' layer norms use different eps {sorted(eps)}; genzoo's CLIP uses one")
+    if eps:
+        out["layer_norm_eps"] = eps.pop()
+    pre = oc.get("preprocess_cfg") or {}
+    if pre.get("mean") is not None and pre.get("std") is not None:
+        out["image_mean"], out["image_std"] = [float(v) for v in pre["mean"]], [float(v) for v in pre["std"]]
+    for key, ours in (("interpolation", "bicubic"), ("resize_mode", "shortest")):
+        if pre.get(key, ours) != ours:
+            warnings.warn(
+                f"{where}: the model was preprocessed with {key}={pre[key]!r}; genzoo's CLIP preprocess uses "
+                f"{key}={ours!r}, so its image features will differ slightly from open_clip's",
+                stacklevel=4,
+            )
+    return out
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{path} is not valid JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path} holds a JSON {type(data).__name__}, not an object")
+    return data
 
 
 # -- converting -----------------------------------------------------------------------
@@ -325,12 +399,30 @@ def transformers_config(config: Any) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def open_clip_config(config: Any) -> dict[str, Any]:
+    """An ``open_clip_config.json`` for a genzoo CLIP config (what open_clip's ``save_for_hf`` writes),
+    so that open_clip (``create_model("local-dir:FOLDER")``) and genzoo read the activation back."""
+    c = config
+    norm = {"norm_kwargs": {"eps": c.layer_norm_eps}} if c.layer_norm_eps != 1e-5 else {}
+    vision = {"image_size": c.image_size, "layers": c.vision_layers, "width": c.vision_width,
+              "head_width": c.vision_width // c.vision_heads, "mlp_ratio": c.mlp_ratio, "patch_size": c.patch_size, **norm}
+    text = {"context_length": c.context_length, "vocab_size": c.vocab_size, "width": c.text_width,
+            "heads": c.text_heads, "layers": c.text_layers, "mlp_ratio": c.mlp_ratio, **norm}  # fmt: skip
+    return {
+        "model_cfg": {"embed_dim": c.embed_dim, "quick_gelu": c.act == "quick_gelu", "vision_cfg": vision, "text_cfg": text},
+        "preprocess_cfg": {"mean": list(c.image_mean), "std": list(c.image_std)},
+    }
+
+
 def convert(path: str | os.PathLike, layout: str | None = None, config: Mapping[str, Any] | None = None) -> Converted:
     """Read a CLIP checkpoint file, or a folder (a Hugging Face repo, or one holding one checkpoint file).
 
     ``config`` overrides inferred fields, e.g. ``{"vision_heads": 2}`` for a
     model whose head width is not 64. Tokenizer files (vocab.json,
-    merges.txt) next to the weights come along.
+    merges.txt) next to the weights come along. The activation, heads and
+    normalisation come from the config the weights travel with (a transformers
+    ``config.json``, or open_clip's ``open_clip_config.json``); where there is
+    none, OpenAI's quick_gelu is assumed and a warning says so.
     """
     path = Path(path)
     hf_config = None
@@ -349,7 +441,18 @@ def convert(path: str | os.PathLike, layout: str | None = None, config: Mapping[
     if layout is not None and layout != found:
         raise CheckpointError(f"{weights} is in the {found} layout, not {layout}")
     cfg = infer_config(state, found, hf_config if found == "transformers" else None)
+    oc_path = folder / OPEN_CLIP_CONFIG
+    recorded = found == "transformers" and hf_config is not None  # transformers' default is quick_gelu
+    if found == "openai" and oc_path.is_file():
+        cfg.update(_from_open_clip_config(_read_json(oc_path), cfg, oc_path))
+        recorded = True
     cfg.update(config or {})
+    if not recorded and "act" not in (config or {}):
+        warnings.warn(
+            f"{weights} does not record its MLP activation; assumed {cfg['act']} (OpenAI's models). Weights trained "
+            "by open_clip mostly use gelu: pass config={'act': 'gelu'} (genzoo convert: --set act=gelu) for them",
+            stacklevel=3,
+        )
     tensors = {k: v.float() if v.is_floating_point() else v for k, v in to_genzoo(state, found, cfg["vision_layers"], cfg["text_layers"]).items()}
     has_vocab = (folder / VOCAB_FILE).is_file() and (folder / MERGES_FILE).is_file()
     if not has_vocab and "vocab" not in (config or {}) and cfg["vocab_size"] != OPENAI_VOCAB_SIZE:
@@ -392,7 +495,7 @@ def export(model: Any, path: str | os.PathLike, layout: str) -> Path:
     reads (config.json, model.safetensors) with the tokenizer files.
     ``"openai"``: one safetensors file of the OpenAI / open_clip state dict
     (``path`` ending in .safetensors), or a folder holding
-    ``open_clip_model.safetensors`` and the tokenizer files.
+    ``open_clip_model.safetensors``, ``open_clip_config.json`` and the tokenizer files.
     """
     from safetensors.torch import save_file
 
@@ -410,5 +513,6 @@ def export(model: Any, path: str | os.PathLike, layout: str) -> Path:
         (path / "config.json").write_text(json.dumps(transformers_config(c), indent=2) + "\n", encoding="utf-8")
     else:
         save_file(state, path / "open_clip_model.safetensors", metadata={"format": "pt"})
+        (path / OPEN_CLIP_CONFIG).write_text(json.dumps(open_clip_config(c), indent=2) + "\n", encoding="utf-8")
     model.tokenizer.save(path)
     return path

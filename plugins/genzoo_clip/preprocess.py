@@ -3,7 +3,7 @@
 Resize so the shorter side is ``size`` (bicubic; the longer side is scaled
 by the same factor and rounded down), crop the central ``size`` x ``size``
 square (offsets rounded half to even, as torchvision's ``CenterCrop``), make
-it RGB, scale to [0, 1] and normalise each channel with OpenAI's mean and
+it RGB (after resizing and cropping, as the reference does), scale to [0, 1] and normalise each channel with OpenAI's mean and
 standard deviation. PIL images and files are resized by PIL (as OpenAI's and
 open_clip's pipelines do); genzoo tensors in [-1, 1] by torch's antialiased
 bicubic interpolation.
@@ -57,15 +57,20 @@ def _crop_offsets(h: int, w: int, size: int) -> tuple[int, int]:
 
 
 def _pil_to_unit(im, size: int, channels: int) -> torch.Tensor:
-    """One PIL image -> (C, size, size) in [0, 1]: resize the shorter side, crop the centre."""
+    """One PIL image -> (C, size, size) in [0, 1]: resize the shorter side, crop the centre, then convert.
+
+    The mode is converted last, as open_clip and OpenAI do: PIL resizes a
+    palette image by nearest neighbour and an RGBA one with premultiplied
+    alpha, so converting first gives other pixels (up to 1.65 apart after
+    normalisation on a palette photo).
+    """
     from PIL import Image
 
-    im = im.convert("RGB" if channels == 3 else "L")
     h, w = _shorter_side_size(im.height, im.width, size)
     if (im.height, im.width) != (h, w):
         im = im.resize((w, h), Image.Resampling.BICUBIC)
     top, left = _crop_offsets(h, w, size)
-    im = im.crop((left, top, left + size, top + size))
+    im = im.crop((left, top, left + size, top + size)).convert("RGB" if channels == 3 else "L")
     arr = np.asarray(im, dtype=np.uint8)
     if arr.ndim == 2:
         arr = arr[:, :, None]

@@ -5,10 +5,10 @@ The vocabulary is two files that travel with every CLIP checkpoint
 order, after a ``#version`` line), the same two files a Hugging Face CLIP
 repo holds. What the tokenizer does to a text:
 
-1. clean it: HTML entities unescaped (twice, as the reference does), curly
-   quotes, ligatures and full-width characters replaced as the reference's
-   text repair does, NFC, runs of whitespace collapsed to one space,
-   stripped, lower-cased (:func:`clean`);
+1. clean it exactly as open_clip does: ``ftfy.fix_text`` (mojibake repaired,
+   quotes, ligatures and widths fixed, controls and terminal escapes
+   dropped, NFC), HTML entities unescaped twice, runs of whitespace
+   collapsed to one space, stripped, lower-cased (:func:`clean`);
 2. split it into words with CLIP's pattern: the contractions ``'s 't 're
    've 'm 'll 'd``, runs of letters, single digits, runs of other
    non-space characters;
@@ -16,7 +16,15 @@ repo holds. What the tokenizer does to a text:
    GPT-2 (printable bytes stand for themselves, the others are shifted
    past U+0100), mark its last symbol with ``</w>`` and apply the merges;
 4. wrap the ids in ``<|startoftext|>`` ... ``<|endoftext|>``, truncate to the
-   context length keeping ``<|endoftext|>`` last, and pad with id 0.
+   context length keeping ``<|endoftext|>`` last, and pad with id 0. The
+   special tokens' names typed in a text are text: only step 4 puts their
+   ids in a row.
+
+The ids are open_clip's (``open_clip.tokenize``) for every text, with one
+deliberate exception: open_clip spells its special tokens ``<start_of_text>``
+and ``<end_of_text>`` and turns those two literals, typed in a text, into
+the control ids (so the text tower pools at a typed ``<end_of_text>`` and
+ignores the rest of the prompt); here they are text like any other.
 
 OpenAI's full vocabulary has 49,408 tokens: 256 bytes, their 256
 end-of-word forms, 48,894 merges, and the two special tokens (49406, 49407),
@@ -34,8 +42,6 @@ import html
 import importlib.util
 import json
 import os
-import re
-import unicodedata
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
@@ -50,7 +56,9 @@ END_OF_WORD = "</w>"
 VOCAB_FILE = "vocab.json"
 MERGES_FILE = "merges.txt"
 MERGES_HEADER = "#version: 0.2"
-#: How CLIP splits cleaned text into words (``tokenizers``' regex dialect: Oniguruma).
+#: How CLIP splits cleaned text into words: the reference's pattern, run case-insensitively by the
+#: ``regex`` module as the reference runs it (Oniguruma, in ``tokenizers``, has other Unicode tables:
+#: it disagrees on code points newer than its tables and on U+0345, which folds to a letter).
 WORD_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"""
 #: The merges list in open_clip_torch (one header line, then merges, one per line).
 OPENAI_BPE_FILE = "bpe_simple_vocab_16e6.txt.gz"
@@ -89,43 +97,21 @@ def base_tokens() -> list[str]:
     return chars + [c + END_OF_WORD for c in chars]
 
 
-_SPACES = re.compile(r"\s+")
-
-
-def _text_fixes() -> dict[int, str]:
-    """Character replacements of the reference's text repair (ftfy) that are pure substitutions.
-
-    Curly quotes become straight ones, Latin ligatures (``ﬁ``, ``ĳ``, ``ǆ``) their
-    letters, full-width and half-width forms (``ＡＢＣ１２３``, U+3000) their
-    ordinary characters, and control characters other than whitespace are dropped.
-    (ftfy's repair of mojibake -- text decoded with the wrong codec -- is not
-    reproduced; it is not a substitution and CLIP's inputs rarely need it.)
-    """
-    table: dict[int, str] = {0x02BC: "'", **{c: "'" for c in range(0x2018, 0x201C)}}
-    table.update({c: '"' for c in range(0x201C, 0x2020)})
-    for c in [0x0132, 0x0133, *range(0x01C4, 0x01CD), *range(0xFB00, 0xFB07), 0x3000, *range(0xFF01, 0xFFEF)]:
-        fixed = unicodedata.normalize("NFKC", chr(c))
-        if fixed != chr(c):
-            table[c] = fixed
-    table[0xFB05] = "\u017ft"  # the reference keeps the long s of ﬅ
-    for c in [*range(0x00, 0x09), 0x0B, *range(0x0E, 0x20), 0x7F, 0xFEFF]:
-        table[c] = ""
-    return table
-
-
-_FIXES = _text_fixes()
-
-
 def clean(text: str) -> str:
-    """What CLIP does to a text before splitting it.
+    """What CLIP does to a text before splitting it, exactly as open_clip (and OpenAI's CLIP) do.
 
-    HTML entities unescaped (twice, as the reference does), quotes,
-    ligatures and character widths fixed, NFC, whitespace runs collapsed to
-    one space, stripped, lower-cased.
+    ``ftfy.fix_text`` first (it repairs mojibake such as ``donâ€™t``, straightens
+    curly quotes, expands ligatures and full-width forms, drops control and
+    terminal-escape characters, NFC), then HTML entities unescaped twice, then
+    whitespace runs (Python's idea of whitespace, ``\\x85`` included) collapsed
+    to one space, stripped, lower-cased. The same library rather than a subset
+    of its rules: a hand-written copy drifts from the reference on exactly the
+    texts that need repairing.
     """
-    text = html.unescape(html.unescape(text)).translate(_FIXES)
-    text = unicodedata.normalize("NFC", text)
-    return _SPACES.sub(" ", text).strip().lower()
+    import ftfy
+
+    text = html.unescape(html.unescape(ftfy.fix_text(text)))
+    return " ".join(text.split()).lower()
 
 
 def read_merges(path: str | os.PathLike) -> list[tuple[str, str]]:
@@ -210,7 +196,8 @@ class CLIPTokenizer:
     """
 
     def __init__(self, vocab: Mapping[str, int], merges: Sequence[tuple[str, str]], context_length: int = 77):
-        from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers
+        import regex
+        from tokenizers import Tokenizer, models, pre_tokenizers
 
         self.vocab = dict(vocab)
         self.merges = [tuple(m) for m in merges]
@@ -232,17 +219,12 @@ class CLIPTokenizer:
             end_of_word_suffix=END_OF_WORD,
             fuse_unk=False,
         )
-        tok = Tokenizer(bpe)
-        tok.normalizer = normalizers.Sequence(
-            [normalizers.NFC(), normalizers.Replace(Regex(r"\s+"), " "), normalizers.Lowercase()]
-        )
-        tok.pre_tokenizer = pre_tokenizers.Sequence(
-            [
-                pre_tokenizers.Split(Regex(WORD_PATTERN), behavior="removed", invert=True),
-                pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-            ]
-        )
-        tok.add_special_tokens([SOT, EOT])
+        tok = Tokenizer(bpe)  # no normalizer: :func:`clean` does it in Python, as the reference does
+        # words come split already (:meth:`words`); this only writes each word's bytes as characters
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+        self._word_pattern = regex.compile(WORD_PATTERN, regex.IGNORECASE)
+        # No added special tokens: a "<|endoftext|>" typed in a text is text (as in open_clip), not an
+        # end token that would cut the text short; the ids of start and end are put in by __call__ alone.
         self._tok = tok
         self._decode_table = {i: t for t, i in self.vocab.items()}
         self._byte_of = {c: b for b, c in byte_alphabet().items()}
@@ -304,26 +286,30 @@ class CLIPTokenizer:
 
     def encode(self, text: str) -> list[int]:
         """The ids of one text, without the start and end tokens."""
-        return self._tok.encode(clean(text), add_special_tokens=False).ids
+        return self._tok.encode(self.words(text), is_pretokenized=True, add_special_tokens=False).ids
+
+    def words(self, text: str) -> list[str]:
+        """A text cleaned (:func:`clean`) and split into the words that BPE sees."""
+        return self._word_pattern.findall(clean(text))
 
     def __call__(self, texts: str | Iterable[str], context_length: int | None = None) -> torch.Tensor:
         """``(N, context_length)`` ids: start, the text, end, then padding with 0; long texts are cut
         so that the end token stays last."""
         if isinstance(texts, str):
             texts = [texts]
-        texts = [clean(t) for t in texts]
+        words = [self.words(t) for t in texts]
         ctx = int(context_length or self.context_length)
         if ctx < 2:
             raise TokenizerError(f"context_length must be at least 2 (start and end tokens), got {ctx}")
-        out = torch.zeros(len(texts), ctx, dtype=torch.long)
-        for row, enc in enumerate(self._tok.encode_batch(texts, add_special_tokens=False)):
+        out = torch.zeros(len(words), ctx, dtype=torch.long)
+        for row, enc in enumerate(self._tok.encode_batch(words, is_pretokenized=True, add_special_tokens=False)):
             ids = [self.sot_id, *enc.ids[: ctx - 2], self.eot_id]
             out[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
         return out
 
     def tokens(self, text: str) -> list[str]:
         """The BPE tokens of one text (for inspection)."""
-        return self._tok.encode(clean(text), add_special_tokens=False).tokens
+        return self._tok.encode(self.words(text), is_pretokenized=True, add_special_tokens=False).tokens
 
     def decode(self, ids: Iterable[int] | torch.Tensor) -> str:
         """Ids back to text; start, end and padding after the end are dropped."""
