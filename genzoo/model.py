@@ -15,7 +15,7 @@ import difflib
 import inspect
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Literal, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Literal, Mapping
 
 import torch
 from torch import nn

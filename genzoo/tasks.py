@@ -11,7 +11,7 @@ silently ignored.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 

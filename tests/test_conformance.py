@@ -7,7 +7,6 @@ that the kit catches each kind of breakage.
 
 from __future__ import annotations
 
-import pytest
 
 import genzoo
 import genzoo.testing
@@ -29,21 +28,6 @@ def _zoo() -> tuple[list[str], list[str]]:
 FAMILIES, BUNDLED = _zoo()
 
 test_conformance = genzoo.testing.conformance_tests(families=FAMILIES, models=BUNDLED)
-
-#: Known breaches of the contract, by test id: strict, so a fix makes the test fail until its line here goes.
-KNOWN = {
-    "family-clip": "CLIP's preprocess rejects uint8 numpy arrays (GenzooModel.preprocess takes them)",
-    "model-clip-digits": "CLIP's preprocess rejects uint8 numpy arrays (GenzooModel.preprocess takes them)",
-}
-
-
-@pytest.fixture(autouse=True)
-def _known_breaches(request):
-    callspec = getattr(request.node, "callspec", None)
-    reason = KNOWN.get(callspec.id) if callspec else None
-    if reason:
-        request.applymarker(pytest.mark.xfail(reason=reason, raises=AssertionError, strict=True))
-
 
 def test_the_zoo_is_all_here():
     """A plugin that fails to register would silently shrink the lists above."""

@@ -10,7 +10,7 @@ import torch
 import genzoo
 from genzoo import plugins
 from genzoo.cli import main
-from genzoo.errors import ConfigError, MissingComponentError, PluginError
+from genzoo.errors import ConfigError, MissingComponentError
 from genzoo.model import GenzooModel, OPTIONAL_HOOKS
 from genzoo_toy.model import ToyConfig, ToyModel
 

@@ -26,12 +26,22 @@ OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
 def load_images(inputs: Any) -> list:
-    """Files or PIL images -> a list of PIL images (files are read fully and closed)."""
+    """Files, PIL images or uint8 arrays (HW, HWC or a batch NHWC) -> a list of PIL images (files read fully and closed)."""
     from PIL import Image
 
     items = inputs if isinstance(inputs, (list, tuple)) else [inputs]
     out = []
     for item in items:
+        if isinstance(item, np.ndarray) or (isinstance(item, torch.Tensor) and item.dtype == torch.uint8):
+            arr = item.cpu().numpy() if isinstance(item, torch.Tensor) else item
+            if arr.dtype != np.uint8 or arr.ndim not in (2, 3, 4) or (arr.ndim > 2 and arr.shape[-1] not in (1, 3, 4)):
+                raise ShapeError(
+                    f"cannot read an array of dtype {arr.dtype} and shape {arr.shape} as images; pass uint8 "
+                    "HW, HWC or NHWC arrays (C 1, 3 or 4)"
+                )
+            frames = list(arr) if arr.ndim == 4 else [arr]
+            out += [Image.fromarray(f[..., 0] if f.ndim == 3 and f.shape[-1] == 1 else f) for f in frames]
+            continue
         if isinstance(item, (str, os.PathLike)):
             path = Path(item)
             if not path.is_file():
@@ -42,7 +52,7 @@ def load_images(inputs: Any) -> list:
         elif isinstance(item, Image.Image):
             out.append(item)
         else:
-            raise ShapeError(f"cannot read {type(item).__name__} as an image; pass files or PIL images")
+            raise ShapeError(f"cannot read {type(item).__name__} as an image; pass files, PIL images or uint8 arrays")
     return out
 
 
@@ -98,8 +108,8 @@ def _tensor_to_unit(x: torch.Tensor, size: int, channels: int) -> torch.Tensor:
 def preprocess_images(
     images: Any, size: int, channels: int = 3, mean: Sequence[float] = OPENAI_MEAN, std: Sequence[float] = OPENAI_STD
 ) -> torch.Tensor:
-    """PIL images, files or genzoo tensors (one or a list) -> normalised ``(N, channels, size, size)`` float32."""
-    if isinstance(images, torch.Tensor):
+    """PIL images, files, uint8 arrays or genzoo tensors (one or a list) -> normalised ``(N, channels, size, size)`` float32."""
+    if isinstance(images, torch.Tensor) and images.is_floating_point():
         if not images.is_floating_point():
             raise ShapeError(f"expected genzoo image tensors (floats in [-1, 1]), got dtype {images.dtype}")
         x = images.unsqueeze(0) if images.dim() == 3 else images
