@@ -512,16 +512,18 @@ def test_push_sends_only_genzoo_files_and_never_a_corrupt_one(tmp_path, monkeypa
         def create_repo(self, *a, **k):
             pass
 
-        def upload_folder(self, **kw):
-            sent.append(kw)
+        def upload_folder(self, **kw):  # what is in the uploaded folder, read while it exists
+            staged = Path(kw["folder_path"])
+            sent.append({"files": sorted(p.name for p in staged.iterdir()), "card": (staged / "README.md").read_text()})
 
     monkeypatch.setattr(genzoo.hub, "HfApi", Api)
     folder = genzoo.save(toy(), tmp_path / "m")
     (folder / "notes.txt").write_text("private")
     genzoo.push_to_hub(folder, "me/x")
-    assert sorted(sent[0]["allow_patterns"]) == [
+    assert sent[0]["files"] == [
         "README.md", "config.json", "discriminator.safetensors", "generator.safetensors",
     ]  # fmt: skip
+    assert 'genzoo.load("me/x")' in sent[0]["card"]  # the card loads from the repo it is pushed to
     flip_last_byte(folder / "discriminator.safetensors")
     with pytest.raises(IntegrityError, match="discriminator.safetensors does not match"):
         genzoo.push_to_hub(folder, "me/x")
