@@ -385,8 +385,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     import threading
 
     from .api import load
-    from .demo import serve
+    from .demo import require_gradio, serve
 
+    require_gradio()  # before the model loads: a missing extra fails at once
     model = load(args.name, device=args.device, dtype=args.dtype)
     server = serve(model, port=args.port)
     stop = threading.Event()

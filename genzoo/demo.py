@@ -213,8 +213,11 @@ def card_markdown(model: Any) -> str:
     return ModelCard(text).text.strip() + inputs
 
 
-def _gradio() -> Any:
-    """Import Gradio (an optional extra), offline: no analytics or version checks."""
+def require_gradio() -> Any:
+    """Import Gradio (an optional extra), offline: no analytics or version checks.
+
+    `genzoo demo` calls it before loading the model, so a missing extra fails at once.
+    """
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     try:
         import gradio
@@ -226,10 +229,11 @@ def _gradio() -> Any:
 def build_page(model: Any) -> Any:
     """The Gradio page (a ``gradio.Blocks``) for ``model``: one tab per task, the model card beside them.
 
-    Element ids for scripts and tests: ``run-TASK`` (the button), ``image-TASK``
-    and ``table-TASK`` (the outputs), ``model-card``.
+    Element ids for scripts and tests: ``OPTION-TASK`` (each widget, e.g.
+    ``seed-sample``), ``run-TASK`` (the button), ``image-TASK`` and
+    ``table-TASK`` (the outputs), ``model-card``.
     """
-    gr = _gradio()
+    gr = require_gradio()
     tabs = page_plan(model)
     title = model.name or model.source or model.family
     with gr.Blocks(title=f"genzoo demo: {title}") as page:
@@ -248,7 +252,7 @@ def build_page(model: Any) -> Any:
 def _task_tab(gr: Any, model: Any, tab: TaskTab) -> None:
     note = f"\n\nNot on this page (the task's default applies): {', '.join(tab.hidden)}." if tab.hidden else ""
     gr.Markdown(tab.description + note)
-    inputs = [_component(gr, w) for w in tab.widgets]
+    inputs = [_component(gr, w, f"{w.option}-{tab.name}") for w in tab.widgets]
     button = gr.Button(f"Run {tab.name}", variant="primary", elem_id=f"run-{tab.name}")
     image = gr.Image(label="result", type="pil", format="png", interactive=False, elem_id=f"image-{tab.name}")
     summary = gr.Markdown()
@@ -265,18 +269,19 @@ def _task_tab(gr: Any, model: Any, tab: TaskTab) -> None:
     button.click(run, inputs=inputs, outputs=[image, summary, table])
 
 
-def _component(gr: Any, w: Widget) -> Any:
+def _component(gr: Any, w: Widget, elem_id: str) -> Any:
+    common = {"label": w.label, "elem_id": elem_id}
     if w.kind == "number":
-        return gr.Number(value=w.value, label=w.label, precision=0)
+        return gr.Number(value=w.value, precision=0, **common)
     if w.kind == "slider":
-        return gr.Slider(w.minimum, w.maximum, value=w.value, step=1, label=w.label)
+        return gr.Slider(w.minimum, w.maximum, value=w.value, step=1, **common)
     if w.kind == "files":
-        return gr.File(label=w.label, file_count="multiple", file_types=["image"], type="filepath")
+        return gr.File(file_count="multiple", file_types=["image"], type="filepath", **common)
     if w.kind == "classes":
-        return gr.Dropdown(list(w.choices), value=w.value, multiselect=True, label=w.label)
+        return gr.Dropdown(list(w.choices), value=w.value, multiselect=True, **common)
     if w.kind == "radio":
-        return gr.Radio(list(w.choices), value=w.value, label=w.label)
-    return gr.Textbox(value=w.value, label=w.label, lines=3 if w.kind == "lines" else 1)
+        return gr.Radio(list(w.choices), value=w.value, **common)
+    return gr.Textbox(value=w.value, lines=3 if w.kind == "lines" else 1, **common)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -312,7 +317,7 @@ def serve(model: Any, port: int | None = None) -> DemoServer:
     Returns at once: the server runs in a background thread until
     :meth:`DemoServer.close`. ``port=None`` takes a free one.
     """
-    gr = _gradio()
+    gr = require_gradio()
     if isinstance(model, (str, os.PathLike)):
         from .api import load
 
