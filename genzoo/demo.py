@@ -15,7 +15,9 @@ optional extra (``pip install "genzoo[demo]"``). The server listens on
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import io
 import math
 import os
 import socket
@@ -299,7 +301,8 @@ class DemoServer:
     page: Any
 
     def close(self) -> None:
-        self.page.close()
+        with contextlib.redirect_stdout(io.StringIO()):  # Gradio prints "Closing server running on port: ..."
+            self.page.close()
 
     def __enter__(self) -> DemoServer:
         return self

@@ -29,6 +29,8 @@ from genzoo.latent import PATHS
 from genzoo.model import GenzooModel
 
 ROOT = Path(__file__).resolve().parents[1]
+# Gradio's queue calls pandas options that pandas 3 deprecates; not ours to fix.
+pytestmark = pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|The copy keyword is deprecated).*")
 
 
 def widgets(tab) -> dict[str, tuple[str, object]]:
