@@ -132,6 +132,14 @@ def test_card_beside_the_tasks_is_the_model_card_without_yaml():
     assert "class_accuracy" in text and "**Inputs:** 1 channel(s), 16x16" in text
 
 
+def test_require_gradio_is_a_genzoo_error_when_gradio_is_missing(monkeypatch):
+    from genzoo.demo import require_gradio
+
+    monkeypatch.setitem(sys.modules, "gradio", None)  # what Python does for a module that is not installed
+    with pytest.raises(GenzooError, match=r'needs Gradio.*pip install "genzoo\[demo\]"'):
+        require_gradio()
+
+
 def test_demo_without_gradio_says_how_to_install_it(tmp_path):
     blocker = tmp_path / "blocked" / "gradio"
     blocker.mkdir(parents=True)
@@ -147,11 +155,11 @@ def test_demo_without_gradio_says_how_to_install_it(tmp_path):
 # -- the server (needs Gradio) ------------------------------------------------------------------
 def _need(*modules: str, browser: bool = False) -> None:
     """Skip (or, with GENZOO_REQUIRE_BROWSER=1, fail) when a piece of the demo stack is missing."""
-    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    missing = [f"{m} (pip install -e '.[test]')" for m in modules if importlib.util.find_spec(m) is None]
     if browser and shutil.which("chromium") is None:
-        missing.append("chromium (apt-get install chromium)")
+        missing.append("chromium on PATH (apt-get install chromium)")
     if missing:
-        reason = f"the demo test needs {', '.join(missing)} (pip install -e '.[test]')"
+        reason = f"the demo test needs {', '.join(missing)}"
         if os.environ.get("GENZOO_REQUIRE_BROWSER") == "1":
             pytest.fail(reason + "; GENZOO_REQUIRE_BROWSER=1 says it must run here")
         pytest.skip(reason)
