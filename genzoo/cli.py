@@ -516,6 +516,30 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Serve the demo page until Ctrl-C (or SIGTERM), then stop the server and exit 0."""
+    import signal
+    import threading
+
+    from .api import load
+    from .demo import require_gradio, serve
+
+    require_gradio()  # before the model loads: a missing extra fails at once
+    model = load(args.name, device=args.device, dtype=args.dtype)
+    server = serve(model, port=args.port)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print(f"genzoo demo of {args.name}: {server.url}  (Ctrl-C to stop)", flush=True)
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+    print("genzoo demo: stopped", flush=True)
+    return 0
+
+
 # -- parser ------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="genzoo", description="A zoo of generative models for PyTorch.")
@@ -633,6 +657,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compile", action="store_true", help="genzoo side: torch.compile each component")
     p.add_argument("--channels-last", action="store_true", help="genzoo side: channels_last weights and inputs")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("demo", parents=[common],
+                       help='a local web page (Gradio) for a model\'s tasks and its card; needs pip install "genzoo[demo]"')
+    p.add_argument("name", help="model name, Hub repo id or local folder")
+    p.add_argument("--port", type=int, help="port on 127.0.0.1 (default: a free one); the page is never shared")
+    p.add_argument("--device", default="auto", help="cpu, cuda, auto (default)")
+    p.add_argument("--dtype", help="fp32 (default), fp16, bf16")
+    p.set_defaults(func=cmd_demo)
     return parser
 
 
