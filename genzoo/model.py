@@ -449,7 +449,9 @@ class GenzooModel(nn.Module):
         Reads and resizes to :attr:`input_spec` (``genzoo.images.to_tensor``),
         scales to its value range and normalisation, and moves the batch to the
         model's device and dtype. A float tensor is taken as already in the
-        [-1, 1] image range. Families with other inputs override it.
+        [-1, 1] image range (and resized like the rest when its size differs;
+        anything but CHW/NCHW is a :class:`ShapeError`). Families with other
+        inputs override it.
         """
         from .images import to_tensor
 
@@ -470,6 +472,21 @@ class GenzooModel(nn.Module):
                 f"{tuple(x.shape[-2:])}; resize or pad them first"
             )
         return x.to(self.device, self.dtype)
+
+    def as_input(self, images: Any) -> torch.Tensor:
+        """What public methods (``reconstruct``, ``encode``...) call on their argument.
+
+        A float tensor must already be a batch of the spec's shape (a clear
+        :class:`ShapeError` otherwise: a wrong tensor is the caller's mistake,
+        not something to resize away); files, PIL images and arrays go through
+        :meth:`preprocess`. Returns the batch on the model's device and dtype.
+        """
+        from .interfaces import expect_images
+
+        spec = self.input_spec
+        if isinstance(images, torch.Tensor) and images.is_floating_point() and spec is not None and spec.shape:
+            return expect_images(images, spec.shape).to(self.device, self.dtype)
+        return self.preprocess(images)
 
     def postprocess(self, images: torch.Tensor) -> list:
         """A batch of model outputs in [-1, 1] -> PIL images."""

@@ -194,3 +194,19 @@ def test_torch_hub_local(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     family, count = out.stdout.split()
     assert family == "vae" and int(count) >= 10
+
+
+def test_public_methods_take_every_input_kind_and_refuse_wrong_tensors(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from genzoo.errors import ShapeError
+
+    Image.fromarray(np.zeros((40, 30), np.uint8)).save(tmp_path / "cat.png")
+    vae = genzoo.load("vae-digits")
+    assert vae.reconstruct([tmp_path / "cat.png"]).shape == (1, 1, 16, 16)  # the issue's `vae.reconstruct(["cat.jpg"])`
+    ae = genzoo.load("ae-digits")
+    assert ae.anomaly_score(str(tmp_path / "cat.png")).shape == (1,)
+    with pytest.raises(ShapeError, match=r"expected a batch of shape \(N, 1, 16, 16\), got \(2, 1, 32, 32\)"):
+        ae.reconstruct(torch.zeros(2, 1, 32, 32))  # a tensor of the wrong size is an error, not silently resized
+    assert ae.preprocess(torch.zeros(2, 3, 32, 32)).shape == (2, 1, 16, 16)  # preprocess is the explicit conversion

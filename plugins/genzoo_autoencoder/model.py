@@ -11,12 +11,11 @@ the anomaly score: inputs unlike the training data reconstruct badly.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 
-from genzoo.interfaces import expect_images
 from genzoo.model import GenzooModel, InputSpec, task
 from genzoo.nets import ConvDecoder, ConvEncoder
 from genzoo.tasks import images_of, input_label, inputs_or_digits
@@ -78,26 +77,26 @@ class AutoencoderModel(GenzooModel):
         x = torch.rand((batch_size, *self.image_shape), generator=g) * 2 - 1
         return "reconstruct", {"images": x.to(self.device, self.dtype)}
 
-    def encode(self, images: torch.Tensor) -> torch.Tensor:
-        return self.encoder(expect_images(images, self.image_shape))
+    def encode(self, images: Any) -> torch.Tensor:
+        return self.encoder(self.as_input(images))
 
     def decode(self, latent: torch.Tensor) -> torch.Tensor:
         return self.decoder(latent)
 
     @torch.no_grad()
-    def reconstruct(self, images: torch.Tensor) -> torch.Tensor:
+    def reconstruct(self, images: Any) -> torch.Tensor:
         """Decode the encoding (inference; train through ``encoder``/``decoder`` directly)."""
         return self.decode(self.encode(images))
 
     @torch.no_grad()
-    def denoise(self, images: torch.Tensor) -> torch.Tensor:
+    def denoise(self, images: Any) -> torch.Tensor:
         """Reconstruct noisy images; a denoising-trained model returns them cleaned."""
         return self.reconstruct(images)
 
     @torch.no_grad()
-    def anomaly_score(self, images: torch.Tensor) -> torch.Tensor:
+    def anomaly_score(self, images: Any) -> torch.Tensor:
         """Per-sample mean squared reconstruction error: high for inputs unlike the training data."""
-        images = expect_images(images, self.image_shape)
+        images = self.as_input(images)
         return (self.reconstruct(images) - images).pow(2).flatten(1).mean(1)
 
     # -- training (the contract of genzoo.training) ----------------------

@@ -16,12 +16,12 @@ p(z1|z2)).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from genzoo.interfaces import Decoder, DiagonalGaussian, Encoder, expect_images
+from genzoo.interfaces import Decoder, DiagonalGaussian, Encoder
 from genzoo.latent import latent_path
 from genzoo.model import GenzooModel, InputSpec, task
 from genzoo.nets import ConvDecoder, ConvEncoder
@@ -174,7 +174,7 @@ class VAEModel(GenzooModel):
     def elbo(self, images: torch.Tensor, generator: torch.Generator | None = None) -> ELBOTerms:
         """Sample z with the reparameterisation trick and return the ELBO terms."""
         c = self.config
-        x = expect_images(images, self.image_shape)
+        x = self.as_input(images)
         q_top, q1_hat = self.encoder.bottom_up(x)
         z_top = q_top.rsample(generator)
         kls = [kl_standard_normal(q_top.mean, q_top.logvar)]
@@ -190,17 +190,17 @@ class VAEModel(GenzooModel):
         return ELBOTerms(elbo_loss(rec, kl, c.beta), rec + kl, rec, kl, tuple(kls))
 
     # -- public ----------------------------------------------------------
-    def encode(self, images: torch.Tensor) -> DiagonalGaussian:
+    def encode(self, images: Any) -> DiagonalGaussian:
         """q(z|x) (the top latent for two levels)."""
-        return self.encoder(expect_images(images, self.image_shape))
+        return self.encoder(self.as_input(images))
 
     def decode(self, latent: torch.Tensor) -> torch.Tensor:
         return self.decoder(latent)
 
     @torch.no_grad()
-    def reconstruct(self, images: torch.Tensor) -> torch.Tensor:
+    def reconstruct(self, images: Any) -> torch.Tensor:
         """Decode the posterior means (through q(z1|x, z2) with two levels)."""
-        x = expect_images(images, self.image_shape)
+        x = self.as_input(images)
         q_top, q1_hat = self.encoder.bottom_up(x)
         if self.config.levels == 1:
             return self.decoder.render(q_top.mean)
