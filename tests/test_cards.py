@@ -57,3 +57,16 @@ def test_converted_card_loads_the_output_folder(tmp_path, capsys):
     assert main(["convert", "cyclegan", str(tmp_path / "latest_net_G.pth"), "-o", str(out), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["family"] == "cyclegan"
     assert f"genzoo.load({json.dumps(str(out))})" in (out / "README.md").read_text()
+
+
+def test_a_converted_clip_carries_the_papers_training_defaults_not_the_digits_recipe():
+    import open_clip
+    from genzoo_clip.convert import infer_config
+    from genzoo_clip.model import CLIPConfig
+
+    state = open_clip.CLIP(embed_dim=16, vision_cfg={"image_size": 32, "patch_size": 8, "width": 64, "layers": 1, "head_width": 32},
+                           text_cfg={"context_length": 8, "vocab_size": 64, "width": 32, "heads": 2, "layers": 1},
+                           quick_gelu=True).state_dict()
+    cfg = infer_config(state, "openai")
+    assert (cfg["lr"], cfg["weight_decay"], cfg["warmup_steps"]) == (5e-4, 0.2, 2000)
+    assert (CLIPConfig().lr, CLIPConfig().warmup_steps) == (2e-3, 100)  # the digits recipe's, which it must not carry

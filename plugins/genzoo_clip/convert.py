@@ -51,6 +51,7 @@ from genzoo.convert import Converted, read_weights_file
 from genzoo.errors import CheckpointError, ConfigError
 
 from .prompts import PHOTO_TEMPLATES
+from .presets import OPENAI_TRAINING
 from .tokenizer import MERGES_FILE, OPENAI_VOCAB_SIZE, VOCAB_FILE
 
 LAYOUTS = ("openai", "transformers")
@@ -219,7 +220,7 @@ def infer_config(state: Mapping[str, torch.Tensor], layout: str, hf_config: Mapp
         vision_width=int(vision_width), vision_layers=vision_layers, vision_heads=max(int(vision_width) // 64, 1),
         context_length=int(text_pos.shape[0]), vocab_size=int(token.shape[0]), text_width=int(text_width),
         text_layers=text_layers, text_heads=max(int(text_width) // 64, 1), mlp_ratio=ratios.pop(),
-        vocab="openai", class_names=None, templates=list(PHOTO_TEMPLATES), augment_shift=0,
+        vocab="openai", class_names=None, templates=list(PHOTO_TEMPLATES), **OPENAI_TRAINING,
         act="quick_gelu",  # OpenAI's; the tensors cannot tell, a config file next to them can
     )  # fmt: skip
     if hf_config:

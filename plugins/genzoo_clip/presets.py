@@ -15,9 +15,12 @@ _TEXT = {
     512: dict(context_length=77, vocab_size=49408, text_width=512, text_layers=12, text_heads=8),
     768: dict(context_length=77, vocab_size=49408, text_width=768, text_layers=12, text_heads=12),
 }
+#: The training defaults of a model converted from (or shaped like) OpenAI's CLIP: the paper's
+#: (Radford et al. 2021: Adam lr 5e-4 for ViT-B, weight decay 0.2, 2,000 warm-up steps), not the digits recipe's.
+OPENAI_TRAINING = dict(lr=5e-4, weight_decay=0.2, warmup_steps=2000, augment_shift=0)
 _COMMON = dict(
     channels=3, mlp_ratio=4.0, act="quick_gelu", layer_norm_eps=1e-5, vocab="openai", class_names=None,
-    templates=list(PHOTO_TEMPLATES), lr=5e-4, weight_decay=0.2, warmup_steps=2000, augment_shift=0,
+    templates=list(PHOTO_TEMPLATES), **OPENAI_TRAINING,
 )  # fmt: skip
 
 
