@@ -49,6 +49,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    """An integer >= 0 (``--workers 0``: decode in the main process)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
+    return value
+
+
 def device_name(text: str) -> str:
     """``auto`` or a device torch knows (``cpu``, ``cuda``, ``cuda:1``, ``mps``): checked before any model loads."""
     if text == "auto":
@@ -410,7 +421,8 @@ def _check_task_flags(model: Any, task: str | None, options: dict[str, Any]) -> 
 
 def _run_folder(args: argparse.Namespace) -> int:
     from .api import load
-    from .tasks import translate_folder
+    from .folder_run import rank_and_world, rank_device
+    from .tasks import translate_folder_run
 
     if not args.output:
         raise GenzooError("-o/--output is required: the folder the translated images are written to")
@@ -423,18 +435,55 @@ def _run_folder(args: argparse.Namespace) -> int:
     from .images import check_output_apart
 
     check_output_apart([args.source], args.output)  # before loading: never write over the inputs
-    model = load(args.name, device=args.device, dtype=args.dtype)
+    _set_threads(args.threads)
+    model = load(args.name, device=rank_device(args.device), dtype=args.dtype)
     options = {"direction": args.direction} if args.direction else {}
     if args.train_mode:  # the reference's test.py without --eval: batch statistics, dropout as noise
         options.update(train_mode=True, seed=args.seed)
-    written = translate_folder(
+    run = translate_folder_run(
         model, args.source, args.output, batch_size=args.batch_size, keep_size=args.keep_size,
-        progress=not args.json, **options,
+        progress=not args.json, workers=args.workers, resume=not args.overwrite, **options,
     )  # fmt: skip
+    if rank_and_world()[0] != 0:
+        return 0  # rank 0 reports for all processes
     if args.json:
-        _print_json({"output": str(args.output), "images": [str(p) for p in written]})
+        _print_json({
+            "output": str(args.output), "images": [str(p) for p in run.written], "translated": run.images,
+            "skipped": run.skipped, "images_per_second": round(run.rate, 2), "processes": run.world,
+        })  # fmt: skip
     else:
-        print(f"wrote {len(written)} images to {args.output}")
+        skipped = f"; skipped {run.skipped} already there" if run.skipped else ""
+        print(f"wrote {run.images} images to {args.output} ({run.rate:.1f} images/s{skipped})")
+    return 0
+
+
+def _set_threads(threads: int | None) -> None:
+    """``--threads N``: torch's intra-op threads for this process (each torchrun process sets its own)."""
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    from .api import load
+    from .folder_run import embed_folder, rank_and_world, rank_device
+
+    _set_threads(args.threads)
+    model = load(args.name, device=rank_device(args.device), dtype=args.dtype)
+    if not model.implements("embed_images"):
+        model.embed_images(None)  # the contract's default says this family does not embed, and what to do
+    result = embed_folder(
+        model, args.source, args.output, batch_size=args.batch_size, workers=args.workers, progress=not args.json,
+        name=str(args.name),
+    )  # fmt: skip
+    if rank_and_world()[0] != 0:
+        return 0
+    n, dim = result.vectors.shape
+    if args.json:
+        _print_json({"output": str(result.path), "images": n, "dim": dim, "images_per_second": round(result.rate, 2)})
+    else:
+        print(f"wrote {n} embeddings of {dim} values to {result.path} ({result.rate:.1f} images/s)")
     return 0
 
 
@@ -591,7 +640,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-mode", action="store_true",
                    help="with INPUT_FOLDER: run as the reference's test.py does without --eval (batch statistics, "
                         "dropout as noise; Pix2Pix), repeatable with --seed")
+    p.add_argument("--workers", type=non_negative_int, metavar="N",
+                   help="with INPUT_FOLDER: processes decoding images (default: up to 4, 0 for none)")
+    p.add_argument("--threads", type=positive_int, metavar="N", help="torch threads for the model (default: torch's)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="with INPUT_FOLDER: recompute outputs that already exist (default: skip them, so a "
+                        "killed run resumes)")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("embed", parents=[common],
+                       help="embed every image of a folder (CLIP) into one safetensors file, with the file names")
+    p.add_argument("name", help="model name, Hub repo id or local folder")
+    p.add_argument("source", metavar="INPUT_FOLDER", help="folder of images (searched recursively) or one image")
+    p.add_argument("-o", "--output", required=True, help="file to write, e.g. embeddings.safetensors")
+    p.add_argument("--batch-size", type=positive_int, default=32, help="images per batch (default 32)")
+    p.add_argument("--device", type=device_name, default="auto", help="cpu, cuda, auto (default)")
+    p.add_argument("--dtype", help="fp32 (default), fp16, bf16")
+    p.add_argument("--workers", type=non_negative_int, metavar="N", help="processes decoding images (default: up to 4, 0 for none)")
+    p.add_argument("--threads", type=positive_int, metavar="N", help="torch threads for the model (default: torch's)")
+    p.set_defaults(func=cmd_embed)
 
     p = sub.add_parser("train", parents=[common], help="train a family (or a named model's config) on a data set")
     p.add_argument("family", help="family name, or a registered model whose config to start from")

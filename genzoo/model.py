@@ -572,6 +572,17 @@ class GenzooModel(nn.Module):
             "use -o FILE.png for its tasks"
         )
 
+    def embed_images(self, inputs: Any) -> torch.Tensor:
+        """Image-embedding models: one feature row per image of ``inputs`` (any kind :meth:`preprocess` reads).
+
+        `genzoo embed NAME FOLDER` calls it batch by batch (with decoded PIL
+        images) and L2-normalises the rows it stores.
+        """
+        raise ConfigError(
+            f"{self.family} models do not embed images, so `genzoo embed` does not apply; "
+            "use a model with an image encoder such as CLIP (genzoo list --family clip)"
+        )
+
     # -- benchmark ---------------------------------------------------------
     def bench_inputs(self, batch_size: int) -> tuple[str, dict[str, Any]]:
         """What `genzoo bench` times: ``(method name, keyword arguments)`` for one batch of ``batch_size``.
@@ -659,6 +670,6 @@ class GenzooModel(nn.Module):
 #: Contract methods a family may leave at their defaults; :meth:`GenzooModel.implements` tells which it overrides.
 OPTIONAL_HOOKS = (
     "configure_optimizers", "training_step", "configure_schedulers", "evaluate", "adapt_to_data",
-    "example_dataset", "translate", "bench_inputs", "folder_dataset", "from_layout", "materialize_buffers",
+    "example_dataset", "translate", "embed_images", "bench_inputs", "folder_dataset", "from_layout", "materialize_buffers",
     "save_extra_files", "load_extra_files", "compile_targets", "preprocess", "postprocess", "describe",
 )  # fmt: skip

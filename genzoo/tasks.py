@@ -65,56 +65,73 @@ def translate_folder(
     batch_size: int = 8,
     keep_size: bool = False,
     progress: bool = True,
+    workers: int | None = None,
+    resume: bool = True,
     **options: Any,
 ) -> list:
     """Translate every image under ``source`` (a folder, searched recursively, or one file) into ``out_dir``.
 
-    For image-to-image models (those with a ``translate`` method): images go
-    through ``model.translate`` ``batch_size`` at a time, with a progress bar,
-    and each result is saved under the same relative path and file name in
-    ``out_dir``. ``options`` go to ``translate`` (e.g. ``direction="b2a"``,
-    ``train_mode=True, seed=0``). Returns the paths written. ``out_dir`` may
-    not be, lie inside, or hold ``source``: the outputs would overwrite the inputs.
+    For image-to-image models (those with a ``translate`` method): images are
+    decoded by ``workers`` DataLoader processes, go through ``model.translate``
+    ``batch_size`` at a time (with ``keep_size``, images of one size
+    together), and a background thread saves each result atomically under the
+    same relative path and file name in ``out_dir``, with a progress bar in
+    images/s. ``resume`` (default) skips outputs that already exist, so a
+    killed run continues where it stopped; under torchrun each process
+    translates its shard (:mod:`genzoo.folder_run`). ``options`` go to
+    ``translate`` (e.g. ``direction="b2a"``, ``train_mode=True, seed=0``).
+    Returns the paths this process wrote. ``out_dir`` may not be, lie inside,
+    or hold ``source``: the outputs would overwrite the inputs.
     """
+    return translate_folder_run(
+        model, source, out_dir, batch_size=batch_size, keep_size=keep_size, progress=progress,
+        workers=workers, resume=resume, **options,
+    ).written  # fmt: skip
+
+
+def translate_folder_run(
+    model: Any,
+    source: Any,
+    out_dir: Any,
+    *,
+    batch_size: int = 8,
+    keep_size: bool = False,
+    progress: bool = True,
+    workers: int | None = None,
+    resume: bool = True,
+    **options: Any,
+) -> Any:
+    """:func:`translate_folder`, returning the whole :class:`genzoo.folder_run.FolderRun` (counts, images/s)."""
     from pathlib import Path
 
-    from tqdm.auto import tqdm
-
-    from .data import IMAGE_EXTENSIONS, _scan
     from .errors import ShapeError
-    from .images import check_output_apart, save_image
+    from .folder_run import run_folder
+    from .images import check_output_apart
 
     if not model.implements("translate"):
         model.translate(None)  # the contract's default says this family does not translate, and what to do
     translate = model.translate
-    src, out = Path(source).expanduser(), Path(out_dir).expanduser()
+    src = Path(source).expanduser()
     if not src.exists():
         raise ConfigError(f"{src} does not exist; pass a folder of images (or one image file)")
-    files = [src] if src.is_file() else _scan(src, IMAGE_EXTENSIONS)
-    if not files:
-        raise ConfigError(f"no images in {src} (searched recursively for {', '.join(IMAGE_EXTENSIONS)})")
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out} is a file; with an input folder, -o names the output folder")
     if batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {batch_size}")
-    check_output_apart([src], out)
-    written = []
-    with tqdm(total=len(files), unit="image", desc=f"translate {src.name}", disable=not progress) as bar:
-        for start in range(0, len(files), batch_size):
-            chunk = files[start : start + batch_size]
-            try:
-                results = translate(chunk, keep_size=keep_size, batch_size=batch_size, **options)
-            except (RuntimeError, ValueError) as exc:
-                if not keep_size or isinstance(exc, ConfigError):
-                    raise
-                # at its own size an image can be too small for the network (a 1x1 image through
-                # a ResNet generator): name the files and the way out, not the layer that failed
-                raise ShapeError(
-                    f"cannot translate {', '.join(p.name for p in chunk[:3])} at their own size with --keep-size "
-                    f"({str(exc).splitlines()[0]}); drop --keep-size to resize them to the model's size"
-                ) from exc
-            for path, image in zip(chunk, results):
-                rel = path.relative_to(src) if src.is_dir() else Path(path.name)
-                written += save_image(image.float().cpu(), out / rel)
-            bar.update(len(chunk))
-    return written
+    check_output_apart([src], Path(out_dir).expanduser())
+
+    def compute(images: list, paths: list) -> Any:
+        try:
+            return translate(images, keep_size=keep_size, batch_size=batch_size, **options)
+        except (RuntimeError, ValueError) as exc:
+            if not keep_size or isinstance(exc, ConfigError):
+                raise
+            # at its own size an image can be too small for the network (a 1x1 image through
+            # a ResNet generator): name the files and the way out, not the layer that failed
+            raise ShapeError(
+                f"cannot translate {', '.join(p.name for p in paths[:3])} at their own size with --keep-size "
+                f"({str(exc).splitlines()[0]}); drop --keep-size to resize them to the model's size"
+            ) from exc
+
+    return run_folder(
+        src, out_dir, compute, batch_size=batch_size, by_size=keep_size, workers=workers, resume=resume,
+        progress=progress,
+    )  # fmt: skip

@@ -339,6 +339,10 @@ class CLIPModel(GenzooModel):
         features = self.visual(pixels.to(self.device, self.dtype))
         return F.normalize(features, dim=-1) if normalize else features
 
+    def embed_images(self, inputs: Any) -> torch.Tensor:
+        """L2-normalised image features of files, PIL images or arrays (what `genzoo embed` stores)."""
+        return self.encode_image(self.preprocess(inputs), normalize=True)
+
     def encode_text(self, texts: Sequence[str] | str | torch.Tensor, normalize: bool = False) -> torch.Tensor:
         """Text features of strings or token ids."""
         self.require("text_encoder")
