@@ -39,7 +39,8 @@ import torch
 
 from .errors import ConfigError, ImageFileError
 
-#: The safetensors metadata key of ``genzoo embed``'s format, and its value.
+#: ``genzoo embed``'s file: the safetensors metadata key holding the JSON facts, and its format name.
+EMBEDDINGS_KEY = "genzoo.embeddings"
 EMBEDDINGS_FORMAT = "genzoo.embeddings/1"
 # the temporary names genzoo.images._atomic_save writes: ".NAME.<12 hex>.tmp"
 _TEMP = re.compile(r"^\.(?P<name>.+)\.[0-9a-f]{12}\.tmp$")
@@ -69,17 +70,21 @@ def rank_device(device: str | None) -> str | None:
     return device
 
 
-def _group() -> bool:
-    """Join torchrun's process group (gloo: a barrier and a few counts, whatever device the model is on).
+def _join_group(world: int) -> None:
+    """Under torchrun, join its process group (gloo: a barrier and a few counts, whatever device the model is on).
 
-    Returns whether this call started it (and so should end it).
+    The group stays up for later runs in this process and ends at exit, as
+    training's does: re-creating it under torchrun reuses the launcher's
+    store and is not reliable.
     """
+    import atexit
+
     import torch.distributed as dist
 
-    if dist.is_initialized():
-        return False
+    if world == 1 or dist.is_initialized():
+        return
     dist.init_process_group(backend="gloo", init_method="env://")
-    return True
+    atexit.register(lambda: dist.is_initialized() and dist.destroy_process_group())
 
 
 # -- plan --------------------------------------------------------------------
@@ -304,33 +309,27 @@ def run_folder(
         raise ConfigError(f"{out} is a file; with an input folder, -o names the output folder")
     targets = [out / (p.relative_to(src) if src.is_dir() else Path(p.name)) for p in files]
     rank, world = rank_and_world()
-    started = world > 1 and _group()
-    try:
-        mine = shard(plan_batches(files, batch_size, by_size), rank, world)
-        remove_stale_temporaries(out, {targets[i] for b in mine for i in b})
-        todo = [b for b in mine if not resume or not all(targets[i].exists() for i in b)]
-        skipped = sum(len(b) for b in mine) - sum(len(b) for b in todo)
-        if resume:
-            skipped += sum(targets[i].exists() for b in todo for i in b)
-        n_todo = sum(len(b) for b in mine) - skipped
-        t0 = time.perf_counter()
-        desc = f"{src.name}" + (f" (rank {rank}/{world})" if world > 1 else "")
-        with _progress(n_todo, desc, progress and rank == 0) as bar, BackgroundWriter(4 * batch_size) as writer:
-            for idx, images in decoded(files, todo, workers):
-                with torch.no_grad():
-                    results = compute(images, [files[i] for i in idx])
-                for i, image in zip(idx, results):
-                    if not (resume and targets[i].exists()):
-                        writer.put(image.float().cpu(), targets[i])
-                        bar.update(1)
-        seconds = time.perf_counter() - t0
-        done, skipped = _sum_over_ranks([len(writer.written), skipped], world)
-        return FolderRun(writer.written, done, skipped, seconds, world)
-    finally:
-        if started:
-            import torch.distributed as dist
-
-            dist.destroy_process_group()
+    _join_group(world)
+    mine = shard(plan_batches(files, batch_size, by_size), rank, world)
+    remove_stale_temporaries(out, {targets[i] for b in mine for i in b})
+    todo = [b for b in mine if not resume or not all(targets[i].exists() for i in b)]
+    skipped = sum(len(b) for b in mine) - sum(len(b) for b in todo)
+    if resume:
+        skipped += sum(targets[i].exists() for b in todo for i in b)
+    n_todo = sum(len(b) for b in mine) - skipped
+    t0 = time.perf_counter()
+    desc = f"{src.name}" + (f" (rank {rank}/{world})" if world > 1 else "")
+    with _progress(n_todo, desc, progress and rank == 0) as bar, BackgroundWriter(4 * batch_size) as writer:
+        for idx, images in decoded(files, todo, workers):
+            with torch.no_grad():
+                results = compute(images, [files[i] for i in idx])
+            for i, image in zip(idx, results):
+                if not (resume and targets[i].exists()):
+                    writer.put(image.float().cpu(), targets[i])
+                    bar.update(1)
+    seconds = time.perf_counter() - t0
+    done, skipped = _sum_over_ranks([len(writer.written), skipped], world)
+    return FolderRun(writer.written, done, skipped, seconds, world)
 
 
 @dataclass
@@ -368,10 +367,10 @@ def load_embeddings(path: str | os.PathLike) -> Embeddings:
     path = Path(path).expanduser()
     try:
         with safe_open(path, "pt") as f:
-            meta = f.metadata() or {}
-            if meta.get("format") != EMBEDDINGS_FORMAT:
-                raise ImageFileError(f"{path} is not a genzoo embeddings file (no format {EMBEDDINGS_FORMAT!r} in its metadata)")
-            return Embeddings(json.loads(meta["files"]), f.get_tensor("embeddings"), path)
+            facts = json.loads((f.metadata() or {}).get(EMBEDDINGS_KEY, "{}"))
+            if facts.get("format") != EMBEDDINGS_FORMAT:
+                raise ImageFileError(f"{path} is not a genzoo embeddings file (no {EMBEDDINGS_FORMAT} facts in its metadata)")
+            return Embeddings(facts["files"], f.get_tensor("embeddings"), path)
     except (OSError, ValueError) as exc:
         if isinstance(exc, ImageFileError):
             raise
@@ -391,11 +390,11 @@ def embed_folder(
     """L2-normalised image embeddings (``model.embed_images``) of every image under ``source``, saved to ``out_file``.
 
     The file is safetensors: a float32 tensor ``embeddings`` of shape
-    ``(N, dim)``, and metadata ``format`` (``genzoo.embeddings/1``), ``files``
-    (a JSON list of the N paths relative to the folder, sorted, '/'-separated)
-    and ``model``. Under torchrun each rank embeds its shard into a part file;
-    rank 0 merges the parts in file order, so the file is byte-identical to a
-    single-process run's.
+    ``(N, dim)``, and one metadata key ``genzoo.embeddings`` holding JSON:
+    ``format`` (``genzoo.embeddings/1``), ``model`` and ``files`` (the N paths
+    relative to the folder, sorted, '/'-separated; row i is file i). Under
+    torchrun each rank embeds its shard into a part file; rank 0 merges the
+    parts in file order, so the file is byte-identical to a single-process run's.
     """
     from .images import check_output_apart
 
@@ -408,48 +407,43 @@ def embed_folder(
     check_output_apart([src], out)
     rel = [(p.relative_to(src) if src.is_dir() else Path(p.name)).as_posix() for p in files]
     rank, world = rank_and_world()
-    started = world > 1 and _group()
-    try:
-        mine = shard(plan_batches(files, batch_size), rank, world)
-        rows: list[torch.Tensor] = []
-        order: list[int] = []
-        t0 = time.perf_counter()
-        with _progress(sum(map(len, mine)), f"embed {src.name}", progress and rank == 0) as bar:
-            for idx, images in decoded(files, mine, workers):
-                with torch.no_grad():
-                    vectors = model.embed_images(images)
-                rows.append(torch.nn.functional.normalize(vectors.detach().float().cpu(), dim=-1))
-                order += idx
-                bar.update(len(idx))
-        dim = rows[0].shape[-1] if rows else 0
-        mine_t = {"indices": torch.tensor(order, dtype=torch.int64), "embeddings": torch.cat(rows) if rows else torch.zeros(0, dim)}
-        meta = {"format": EMBEDDINGS_FORMAT, "files": json.dumps(rel), "model": name or model.family}
-        if world > 1:
-            import torch.distributed as dist
+    _join_group(world)
+    mine = shard(plan_batches(files, batch_size), rank, world)
+    rows: list[torch.Tensor] = []
+    order: list[int] = []
+    t0 = time.perf_counter()
+    with _progress(sum(map(len, mine)), f"embed {src.name}", progress and rank == 0) as bar:
+        for idx, images in decoded(files, mine, workers):
+            with torch.no_grad():
+                vectors = model.embed_images(images)
+            rows.append(torch.nn.functional.normalize(vectors.detach().float().cpu(), dim=-1))
+            order += idx
+            bar.update(len(idx))
+    dim = rows[0].shape[-1] if rows else 0
+    mine_t = {"indices": torch.tensor(order, dtype=torch.int64), "embeddings": torch.cat(rows) if rows else torch.zeros(0, dim)}
+    # one metadata key: safetensors writes several in a random order, and the file must be byte-identical
+    meta = {EMBEDDINGS_KEY: json.dumps({"format": EMBEDDINGS_FORMAT, "model": name or model.family, "files": rel})}
+    if world > 1:
+        import torch.distributed as dist
 
-            part = out.with_name(f".{out.name}.rank{rank}-of-{world}.part")
-            _save_embeddings(part, mine_t, {"format": "part"})
-            dist.barrier()
-            if rank == 0:
-                from safetensors.torch import load_file
+        part = out.with_name(f".{out.name}.rank{rank}-of-{world}.part")
+        _save_embeddings(part, mine_t, {})
+        dist.barrier()
+        if rank == 0:
+            from safetensors.torch import load_file
 
-                parts = [out.with_name(f".{out.name}.rank{r}-of-{world}.part") for r in range(world)]
-                loaded = [load_file(p) for p in parts]
-                order_t = torch.cat([t["indices"] for t in loaded])
-                vectors = torch.cat([t["embeddings"] for t in loaded if t["embeddings"].numel()])
-                mine_t = {"indices": order_t, "embeddings": vectors}
-                for p in parts:
-                    p.unlink(missing_ok=True)
-            dist.barrier()
-        seconds = time.perf_counter() - t0
-        ranked = torch.argsort(mine_t["indices"])
-        vectors = mine_t["embeddings"][ranked]
-        if rank != 0:  # its own shard, in file order; rank 0 wrote the file
-            return Embeddings([rel[i] for i in mine_t["indices"][ranked].tolist()], vectors, None, seconds)
-        _save_embeddings(out, {"embeddings": vectors}, meta)
-        return Embeddings(rel, vectors, out, seconds)
-    finally:
-        if started:
-            import torch.distributed as dist
-
-            dist.destroy_process_group()
+            parts = [out.with_name(f".{out.name}.rank{r}-of-{world}.part") for r in range(world)]
+            loaded = [load_file(p) for p in parts]
+            order_t = torch.cat([t["indices"] for t in loaded])
+            vectors = torch.cat([t["embeddings"] for t in loaded if t["embeddings"].numel()])
+            mine_t = {"indices": order_t, "embeddings": vectors}
+            for p in parts:
+                p.unlink(missing_ok=True)
+        dist.barrier()
+    seconds = time.perf_counter() - t0
+    ranked = torch.argsort(mine_t["indices"])
+    vectors = mine_t["embeddings"][ranked]
+    if rank != 0:  # its own shard, in file order; rank 0 wrote the file
+        return Embeddings([rel[i] for i in mine_t["indices"][ranked].tolist()], vectors, None, seconds)
+    _save_embeddings(out, {"embeddings": vectors}, meta)
+    return Embeddings(rel, vectors, out, seconds)
