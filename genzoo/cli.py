@@ -451,6 +451,8 @@ def _run_folder(args: argparse.Namespace) -> int:
             "output": str(args.output), "images": [str(p) for p in run.written], "translated": run.images,
             "skipped": run.skipped, "images_per_second": round(run.rate, 2), "processes": run.world,
         })  # fmt: skip
+    elif not run.images:
+        print(f"nothing to do: all {run.skipped} outputs are already in {args.output} (--overwrite recomputes them)")
     else:
         skipped = f"; skipped {run.skipped} already there" if run.skipped else ""
         print(f"wrote {run.images} images to {args.output} ({run.rate:.1f} images/s{skipped})")
