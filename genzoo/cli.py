@@ -643,7 +643,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with INPUT_FOLDER: run as the reference's test.py does without --eval (batch statistics, "
                         "dropout as noise; Pix2Pix), repeatable with --seed")
     p.add_argument("--workers", type=non_negative_int, metavar="N",
-                   help="with INPUT_FOLDER: processes decoding images (default: up to 4, 0 for none)")
+                   help="with INPUT_FOLDER: processes decoding images (default: a quarter of the CPUs, at most 4; 0 for none)")
     p.add_argument("--threads", type=positive_int, metavar="N", help="torch threads for the model (default: torch's)")
     p.add_argument("--overwrite", action="store_true",
                    help="with INPUT_FOLDER: recompute outputs that already exist (default: skip them, so a "
@@ -658,7 +658,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=positive_int, default=32, help="images per batch (default 32)")
     p.add_argument("--device", type=device_name, default="auto", help="cpu, cuda, auto (default)")
     p.add_argument("--dtype", help="fp32 (default), fp16, bf16")
-    p.add_argument("--workers", type=non_negative_int, metavar="N", help="processes decoding images (default: up to 4, 0 for none)")
+    p.add_argument("--workers", type=non_negative_int, metavar="N", help="processes decoding images (default: a quarter of the CPUs, at most 4; 0 for none)")
     p.add_argument("--threads", type=positive_int, metavar="N", help="torch threads for the model (default: torch's)")
     p.set_defaults(func=cmd_embed)
 

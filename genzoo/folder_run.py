@@ -160,8 +160,14 @@ def _as_list(items: list) -> list:
 
 
 def default_workers(n_batches: int) -> int:
-    """Decode processes when none are asked for: up to 4, none left idle, none for a single batch (nothing to overlap)."""
-    return 0 if n_batches < 2 else min(4, n_batches, max((os.cpu_count() or 1) // 2, 1))
+    """Decode processes when none are asked for: a quarter of the CPUs, at most 4, none for a single batch.
+
+    Workers only pay where CPUs would otherwise idle (a GPU computing, a
+    many-core host): on 2 busy cores they compete with the model's threads
+    and a run got slower (docs/benchmarks.md), so small machines decode in
+    the main process.
+    """
+    return 0 if n_batches < 2 else min(4, n_batches - 1, (os.cpu_count() or 1) // 4)
 
 
 def decoded(
