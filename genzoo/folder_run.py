@@ -356,10 +356,13 @@ def _save_embeddings(path: Path, tensors: dict[str, torch.Tensor], metadata: dic
     """safetensors written to a temporary name and renamed into place (a killed run leaves no half file)."""
     from safetensors.torch import save_file
 
+    from .checkpoint import _umask
+
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         save_file({k: v.contiguous() for k, v in tensors.items()}, tmp, metadata=metadata)
+        os.chmod(tmp, 0o666 & ~_umask())  # safetensors creates 0600; a file the user asked for follows the umask
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -180,6 +180,9 @@ def test_embed_writes_normalised_rows_with_file_names(tmp_path, capsys):
     out = tmp_path / "emb.safetensors"
     assert main(["embed", "clip-digits", str(src), "-o", str(out), "--batch-size", "2", "--workers", "0"]) == 0
     assert "wrote 5 embeddings" in capsys.readouterr().out
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # not safetensors' 0600
     emb = load_embeddings(out)
     assert emb.files == ["even/d00.png", "even/d02.png", "even/d04.png", "odd/d01.png", "odd/d03.png"]
     clip = genzoo.load("clip-digits")
