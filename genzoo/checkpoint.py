@@ -33,6 +33,7 @@ import re
 import secrets
 import shutil
 import socket
+import struct
 import warnings
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, Iterable, Mapping
@@ -422,8 +423,31 @@ def _umask() -> int:
 def _write_safetensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str], mode: int) -> str:
     """Write one component file with the umask's permissions (safetensors creates 0600) and return its sha256."""
     save_file(tensors, path, metadata=metadata)
+    _sort_metadata(path)
     os.chmod(path, mode)
     return sha256_file(path)  # just written: read back from the page cache
+
+
+def _sort_metadata(path: Path) -> None:
+    """Put the header's metadata keys in sorted order, in place, so the same model always gives the same bytes.
+
+    safetensors writes metadata from a hash map, in an order that changes from
+    process to process; the file's sha256 would change with it. Sorting keeps
+    the header's length (same keys, same values), so only those bytes are rewritten.
+    """
+    with open(path, "r+b") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        raw = f.read(n)
+        header = json.loads(raw)
+        meta = header.get("__metadata__")
+        if not meta:
+            return
+        header["__metadata__"] = dict(sorted(meta.items()))
+        new = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+        new += b" " * (len(raw) - len(new))  # the header's padding to 8 bytes
+        if len(new) == len(raw) and new != raw:
+            f.seek(8)
+            f.write(new)
 
 
 def _write_text(path: Path, text: str, mode: int) -> None:

@@ -528,3 +528,17 @@ def test_push_sends_only_genzoo_files_and_never_a_corrupt_one(tmp_path, monkeypa
     with pytest.raises(IntegrityError, match="discriminator.safetensors does not match"):
         genzoo.push_to_hub(folder, "me/x")
     assert len(sent) == 1
+
+
+def test_the_same_model_saved_in_different_processes_gives_the_same_bytes(tmp_path):
+    """safetensors writes metadata in a per-process hash order; genzoo sorts it so a file's sha256 is stable."""
+    code = (
+        "import sys, torch, genzoo\n"
+        "torch.manual_seed(0)\n"
+        "genzoo.save(genzoo.create('toy'), sys.argv[1])\n"
+    )
+    hashes = set()
+    for i in range(3):
+        subprocess.run([sys.executable, "-c", code, str(tmp_path / f"m{i}")], check=True, timeout=120)
+        hashes.add(read_meta(tmp_path / f"m{i}")["sha256"]["generator.safetensors"])
+    assert len(hashes) == 1
