@@ -16,9 +16,9 @@ so that a busy machine slows all of them alike:
   ``open_clip.create_model("ViT-B-32-quickgelu", pretrained=FILE)`` on the
   same weights, exported to open_clip's layout.
 
-The clock starts in the parent just before the child is spawned and stops at
-the child's "ready" (``time.time()`` on both sides), which then exits at once.
-Peak RSS comes from the child's rusage. The figures: median and min-max of
+The clock (:func:`genzoo.coldstart.cold_run`) starts in the parent just before
+the child is spawned and stops at the child's "ready" (``time.time()`` on
+both sides); the child then exits at once. Peak RSS comes from its rusage. The figures: median and min-max of
 the runs, and genzoo's ratio to the floor and to upstream computed per round
 (the three processes of one round ran back to back), median and min-max.
 
@@ -38,12 +38,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+from genzoo.coldstart import cold_run, floor_code, genzoo_code, load_average, oversubscribed
+
 REPO = Path(__file__).resolve().parents[1]
-CHILD_PREFIX = "import os, time\n"
-CHILD_SUFFIX = "\nprint('READY', repr(time.time()), flush=True)\nos._exit(0)\n"
 
 
 def prepare(workdir: Path, models: list[str]) -> dict[str, dict[str, str]]:
@@ -63,8 +62,8 @@ def prepare(workdir: Path, models: list[str]) -> dict[str, dict[str, str]]:
         files = [str(folder / meta["components"]["generator"])]
         ref = REPO / "genzoo" / "bench_reference.py"
         ways["cyclegan"] = {
-            "floor": f"import torch\nfrom safetensors.torch import load_file\nsd = [load_file(f) for f in {files!r}]",
-            "genzoo": f"import genzoo\nm = genzoo.load({str(folder)!r}, components='inference')",
+            "floor": floor_code(files),
+            "genzoo": genzoo_code(str(folder), "inference"),
             "upstream": (
                 "import importlib.util, torch\n"
                 f"spec = importlib.util.spec_from_file_location('networks', {str(ref)!r})\n"
@@ -86,31 +85,12 @@ def prepare(workdir: Path, models: list[str]) -> dict[str, dict[str, str]]:
         meta = json.loads((folder / "config.json").read_text())
         files = [str(folder / f) for f in meta["components"].values()]
         ways["clip"] = {
-            "floor": f"import torch\nfrom safetensors.torch import load_file\nsd = [load_file(f) for f in {files!r}]",
-            "genzoo": f"import genzoo\nm = genzoo.load({str(folder)!r})",
+            "floor": floor_code(files),
+            "genzoo": genzoo_code(str(folder)),
             "upstream": f"import open_clip\nm = open_clip.create_model('ViT-B-32-quickgelu', pretrained={str(oc_file)!r}).eval()",
         }
     (workdir / "ways.json").write_text(json.dumps({"torch": torch.__version__, "ways": ways}))
     return ways
-
-
-def cold_run(code: str) -> tuple[float, float]:
-    """Seconds from spawning a fresh interpreter to its "ready", and its peak RSS in MB (from its rusage)."""
-    # bytecode caches on, as for any installed package (pip compiles at install; a source tree writes them once)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    with tempfile.TemporaryFile("w+") as err:
-        t0 = time.time()
-        proc = subprocess.Popen([sys.executable, "-c", CHILD_PREFIX + code + CHILD_SUFFIX], stdout=subprocess.PIPE,
-                                stderr=err, text=True, env=env)  # fmt: skip
-        out = proc.stdout.read()
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        proc.stdout.close()
-        ready = [line for line in out.splitlines() if line.startswith("READY ")]
-        if not ready:
-            err.seek(0)
-            raise SystemExit(f"a cold run failed:\n{code}\n{err.read()}")
-    return float(ready[-1].split()[1]) - t0, usage.ru_maxrss / 1024
 
 
 def spread(xs: list[float], fmt: str = "{:.2f}") -> str:
@@ -140,7 +120,7 @@ def main() -> None:
     prepared = json.loads((args.workdir / "ways.json").read_text())
     ways, torch_version = prepared["ways"], prepared["torch"]
 
-    load_before = os.getloadavg()
+    load_before = load_average()
     results: dict[str, dict] = {}
     for model, codes in ways.items():
         times: dict[str, list[float]] = {w: [] for w in codes}
@@ -155,7 +135,7 @@ def main() -> None:
         ratio_floor = [g / f for g, f in zip(times["genzoo"], times["floor"])]
         ratio_up = [g / u for g, u in zip(times["genzoo"], times["upstream"])]
         results[model] = {"times_s": times, "peak_rss_mb": rss, "genzoo_over_floor": ratio_floor, "genzoo_over_upstream": ratio_up}
-    load_after = os.getloadavg()
+    load_after = load_average()
     if args.json:
         print(json.dumps({"runs": args.runs, "loadavg": [load_before, load_after], "torch": torch_version,
                           "cpus": os.cpu_count(), "results": results}, indent=2))  # fmt: skip
@@ -164,8 +144,9 @@ def main() -> None:
           f"torch {torch_version}, {os.cpu_count()} CPUs")  # fmt: skip
     print(f"load average (1, 5, 15 min): before {', '.join(f'{x:.2f}' for x in load_before)}; "
           f"after {', '.join(f'{x:.2f}' for x in load_after)}")  # fmt: skip
-    if max(load_before[0], load_after[0]) > (os.cpu_count() or 1):
-        print("warning: the machine is oversubscribed (load > CPUs): absolute seconds are inflated; read the ratios")
+    warning = oversubscribed(load_before) or oversubscribed(load_after)
+    if warning:
+        print(f"warning: {warning}")
     for model, r in results.items():
         print(f"\n{model}: seconds, median (min-max); median peak RSS")
         for way, ts in r["times_s"].items():
