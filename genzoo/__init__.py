@@ -48,6 +48,7 @@ _LAZY = {
     "TaskSpec": "model",
     "task": "model",
     "testing": None,
+    "hub": None,
     "images": None,
     "plugins": None,
     "data": None,

@@ -19,7 +19,7 @@ from typing import Any, Iterable, Mapping
 
 import torch
 
-from . import checkpoint, hub
+from . import checkpoint
 from .errors import ConfigError, UnknownFamilyError, UnknownModelError
 from .model import GenzooModel
 from .plugins import get_registry
@@ -140,7 +140,7 @@ def load(
     else:
         tried.append("registered names" + _suggestion(registry.suggest(text)))
         tried.append(f"local folders (./{text} does not exist)")
-        ref = hub.parse_repo_ref(text)
+        ref = _hub().parse_repo_ref(text)
         if ref is None:
             tried.append("Hub repo ids (they look like 'user/repo' or 'user/repo@revision')")
             raise UnknownModelError(
@@ -150,7 +150,7 @@ def load(
         if rev and revision and rev != revision:
             raise ConfigError(f"{text!r} pins revision {rev!r} but revision={revision!r} was also given")
         try:
-            folder, meta, chosen = hub.download(
+            folder, meta, chosen = _hub().download(
                 repo_id,
                 rev or revision,
                 components,
@@ -170,6 +170,14 @@ def load(
     )
     model.source = source
     return _finish(model, compile=compile, channels_last=channels_last)
+
+
+def _hub():
+    """:mod:`genzoo.hub`, imported only by calls that need the Hub: it imports huggingface_hub,
+    which would otherwise be most of the time of a cold ``load`` of a local folder."""
+    from . import hub
+
+    return hub
 
 
 def _suggestion(names: list[str]) -> str:
@@ -197,7 +205,7 @@ def _fetch_entry(
         meta = checkpoint.read_meta(folder)
         return folder, meta, checkpoint.select_components(meta, components, inference)
     if isinstance(entry.source, HubSource):
-        return hub.download(
+        return _hub().download(
             entry.source.repo_id,
             revision or entry.source.revision,
             components,
@@ -289,7 +297,7 @@ def push_to_hub(
         if isinstance(model, GenzooModel):  # save into a temporary folder first
             tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="genzoo-push-"))
             folder = save(model, Path(tmp) / repo_id.split("/")[-1], name=repo_id, card=card)
-        return hub.push_folder(
+        return _hub().push_folder(
             folder, repo_id, private=private, commit_message=commit_message,
             revision=revision, token=token, create_pr=create_pr,
         )  # fmt: skip
@@ -360,8 +368,8 @@ def info(name: str) -> ModelInfo:
         )  # fmt: skip
     if Path(name).is_dir():
         meta, kind, source = checkpoint.read_meta(name), "folder", str(Path(name))
-    elif (ref := hub.parse_repo_ref(name)) is not None:
-        folder, meta, _ = hub.download(ref[0], ref[1], components=[])  # config.json only
+    elif (ref := _hub().parse_repo_ref(name)) is not None:
+        folder, meta, _ = _hub().download(ref[0], ref[1], components=[])  # config.json only
         kind, source = "hub", f"hf://{ref[0]}@{folder.name}"
     else:
         registry.model(name)  # raises UnknownModelError with suggestions

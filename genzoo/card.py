@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
-from huggingface_hub import ModelCard, ModelCardData
+if TYPE_CHECKING:  # pragma: no cover
+    from huggingface_hub import ModelCardData
+
+# huggingface_hub is imported only when a card is rendered: it costs most of a cold
+# genzoo.load of a local folder otherwise, and loading never renders a card.
 
 
 def card_data(family: str, card: Mapping[str, Any], pipeline_tag: str | None) -> ModelCardData:
+    """The card's YAML front matter as huggingface_hub's ``ModelCardData``."""
+    from huggingface_hub import ModelCardData
+
     tags = ["genzoo", family, *[t for t in card.get("tags", []) if t not in ("genzoo", family)]]
     dataset = card.get("dataset")
     return ModelCardData(
@@ -37,6 +44,8 @@ def render_card(
     extra_files: tuple[str, ...] | list[str] = (),
 ) -> str:
     """The README.md text for a saved model."""
+    from huggingface_hub import ModelCard
+
     data = card_data(family, card, pipeline_tag)
     where = card.get("load_as") or name  # where the model is loaded from: a folder, a Hub id or a registered name
     lines = [f"# {name}", ""]

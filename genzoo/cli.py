@@ -558,7 +558,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     result = bench(
         args.name, device=args.device, dtype=args.dtype, batch_size=args.batch_size, repeat=args.repeat,
-        compile=args.compile, channels_last=args.channels_last,
+        compile=args.compile, channels_last=args.channels_last, cold=args.cold,
     )  # fmt: skip
     if args.json:
         _print_json(result.as_dict())
@@ -722,7 +722,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", default="fp32", choices=["fp32", "fp16", "bf16"],
                    help="genzoo's precision (the reference stays fp32); default fp32")
     p.add_argument("--batch-size", type=positive_int, default=8, help="items per inference call (default 8)")
-    p.add_argument("--repeat", type=int, default=5, help="timed runs each way; the median is shown (default 5)")
+    p.add_argument("--repeat", type=int, default=20,
+                   help="timed runs each way, taking turns; median and min-max are shown (default 20)")
+    p.add_argument("--cold", type=int, default=0, metavar="N",
+                   help="also N fresh-process loads each way, genzoo against import torch + load_file (default 0: none)")
     p.add_argument("--compile", action="store_true", help="genzoo side: torch.compile each component")
     p.add_argument("--channels-last", action="store_true", help="genzoo side: channels_last weights and inputs")
     p.set_defaults(func=cmd_bench)

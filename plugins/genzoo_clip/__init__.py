@@ -1,6 +1,6 @@
 """The ``clip`` family: CLIP's image and text towers, contrastive training, zero-shot classification.
 
-The model is in ``model.py`` (timm's ViT as the image tower, a causal
+The model is in ``model.py`` (a ViT image tower, :mod:`genzoo_clip.layers`, and a causal
 transformer as the text tower), the tokenizer in ``tokenizer.py`` (CLIP's
 byte-level BPE on the ``tokenizers`` library), the preprocessing in
 ``preprocess.py``, the loss in ``losses.py``, and the converters between

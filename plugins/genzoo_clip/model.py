@@ -1,8 +1,9 @@
 """CLIP (Radford et al., 2021): an image tower and a text tower trained to agree.
 
 Image tower (:class:`CLIPImageEncoder`, an :class:`~genzoo.interfaces.Encoder`):
-a ViT -- timm's :class:`~timm.models.vision_transformer.VisionTransformer`
-configured as CLIP's: patch convolution without bias, a class token, learned
+a ViT -- timm's ``VisionTransformer`` configured as CLIP's, restated in
+:mod:`genzoo_clip.layers` with timm's names and numerics (importing timm costs
+seconds of every cold load): patch convolution without bias, a class token, learned
 positional embeddings, a LayerNorm before the blocks (``pre_norm``),
 pre-norm residual blocks with a QuickGELU MLP, LayerNorm on the class token
 -- then a linear projection without bias into the joint space.
@@ -23,9 +24,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -36,6 +36,7 @@ from genzoo.interfaces import Encoder, TextEncoder
 from genzoo.model import GenzooModel, InputSpec, task
 
 from genzoo.losses import clip_contrastive_loss, gather_features
+from .layers import Block, VisionTransformer
 from .preprocess import OPENAI_MEAN, OPENAI_STD, load_images, preprocess_images, unnormalize
 from .presets import PRESETS  # noqa: F401  (re-exported)
 from .prompts import DIGIT_NAMES, DIGIT_TEMPLATES, fill
@@ -111,19 +112,8 @@ class CLIPConfig:
             raise ValueError("templates must be a non-empty list of strings with a '{}' for the class name")
 
 
-def _act(name: str) -> type[nn.Module]:
-    from timm.layers import get_act_layer
-
-    return get_act_layer(name)
-
-
 def _block(width: int, heads: int, c: CLIPConfig) -> nn.Module:
-    from timm.models.vision_transformer import Block
-
-    return Block(
-        width, heads, mlp_ratio=c.mlp_ratio, qkv_bias=True, act_layer=_act(c.act),
-        norm_layer=partial(nn.LayerNorm, eps=c.layer_norm_eps),
-    )  # fmt: skip
+    return Block(width, heads, c.mlp_ratio, c.act, c.layer_norm_eps)
 
 
 class CLIPImageEncoder(Encoder):
@@ -135,15 +125,11 @@ class CLIPImageEncoder(Encoder):
 
     def __init__(self, c: CLIPConfig):
         super().__init__()
-        from timm.models.vision_transformer import VisionTransformer
-
         self.input_shape = (c.channels, c.image_size, c.image_size)
         self.latent_shape = (c.embed_dim,)
         self.trunk = VisionTransformer(
-            img_size=c.image_size, patch_size=c.patch_size, in_chans=c.channels, num_classes=0,
-            global_pool="token", class_token=True, embed_dim=c.vision_width, depth=c.vision_layers,
-            num_heads=c.vision_heads, mlp_ratio=c.mlp_ratio, qkv_bias=True, pre_norm=True,
-            act_layer=_act(c.act), norm_layer=partial(nn.LayerNorm, eps=c.layer_norm_eps),
+            image_size=c.image_size, patch_size=c.patch_size, channels=c.channels, width=c.vision_width,
+            layers=c.vision_layers, heads=c.vision_heads, mlp_ratio=c.mlp_ratio, act=c.act, eps=c.layer_norm_eps,
         )  # fmt: skip
         self.proj = nn.Linear(c.vision_width, c.embed_dim, bias=False)
         if not self.proj.weight.is_meta:
@@ -172,6 +158,8 @@ class CLIPTextEncoder(TextEncoder):
         self.vocab_size = c.vocab_size
         self._vocab_spec = c.vocab
         self._tokenizer: CLIPTokenizer | None = None
+        #: Builds the tokenizer of the loaded checkpoint on first use (CLIPModel.load_extra_files sets it).
+        self._make_tokenizer: Callable[[], CLIPTokenizer] | None = None
         self.token_embedding = nn.Embedding(c.vocab_size, c.text_width)
         self.positional_embedding = nn.Parameter(torch.empty(c.context_length, c.text_width))
         self.blocks = nn.ModuleList(_block(c.text_width, c.text_heads, c) for _ in range(c.text_layers))
@@ -200,7 +188,9 @@ class CLIPTextEncoder(TextEncoder):
     @property
     def tokenizer(self) -> CLIPTokenizer:
         if self._tokenizer is None:
-            self.tokenizer = CLIPTokenizer.resolve(self._vocab_spec, self.context_length)
+            make = self._make_tokenizer or (lambda: CLIPTokenizer.resolve(self._vocab_spec, self.context_length))
+            self.tokenizer = make()
+            self._make_tokenizer = None
         return self._tokenizer  # type: ignore[return-value]
 
     @tokenizer.setter
@@ -273,6 +263,7 @@ class CLIPModel(GenzooModel):
         self.text = CLIPTextEncoder(config)
         self.logit_scale = nn.Parameter(torch.full((), float(config.init_logit_scale)))
         self._tokenizer: CLIPTokenizer | None = None  # kept when the text tower is not loaded
+        self._make_tokenizer: Callable[[], CLIPTokenizer] | None = None  # the checkpoint's, built on first use
         self._caption_cache: dict[Any, torch.Tensor] = {}
 
     def describe(self) -> str:
@@ -288,21 +279,30 @@ class CLIPModel(GenzooModel):
         if isinstance(self._modules.get("text"), CLIPTextEncoder):
             return self.text.tokenizer
         if self._tokenizer is None:
-            self._tokenizer = CLIPTokenizer.resolve(self.config.vocab, self.config.context_length)
+            make = self._make_tokenizer or (lambda: CLIPTokenizer.resolve(self.config.vocab, self.config.context_length))
+            self._tokenizer = make()
         return self._tokenizer
 
     def set_tokenizer(self, tok: CLIPTokenizer) -> None:
         """Use ``tok`` (e.g. ``CLIPTokenizer.from_folder(...)``) for this model's texts."""
         if isinstance(self._modules.get("text"), CLIPTextEncoder):
             self.text.tokenizer = tok
+            self.text._make_tokenizer = None
         self._tokenizer = tok
+        self._make_tokenizer = None
         self._caption_cache.clear()
 
     def save_extra_files(self, folder) -> None:
         self.tokenizer.save(folder)
 
     def load_extra_files(self, folder) -> None:
-        self.set_tokenizer(CLIPTokenizer.from_folder(folder, self.config.context_length))
+        """Read the checkpoint's vocab.json and merges.txt now (a missing one fails the load); build the
+        tokenizer when a text is first tokenized: most loads (image features, benchmarks) never need it."""
+        make = CLIPTokenizer.deferred(folder, self.config.context_length)
+        if isinstance(self._modules.get("text"), CLIPTextEncoder):
+            self.text._tokenizer, self.text._make_tokenizer = None, make
+        self._tokenizer, self._make_tokenizer = None, make
+        self._caption_cache.clear()
 
     def tokenize(self, texts: Sequence[str] | str) -> torch.Tensor:
         """``(len(texts), context_length)`` token ids."""

@@ -37,6 +37,7 @@ vocabulary of a few hundred tokens (see ``bpe/digits/README.md``).
 
 from __future__ import annotations
 
+import copy
 import gzip
 import html
 import importlib.util
@@ -44,7 +45,7 @@ import json
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import torch
 
@@ -66,6 +67,12 @@ OPENAI_NUM_MERGES = 49152 - 256 - 2
 OPENAI_VOCAB_SIZE = 49408
 
 _BUNDLED = Path(__file__).resolve().parent / "bpe"
+
+
+#: Tokenizers built this process, by the bytes of their (vocab.json, merges.txt): loading the same
+#: checkpoint again, or another with the same vocabulary, does not rebuild the BPE tables.
+_BUILT: dict[tuple[bytes, bytes], "CLIPTokenizer"] = {}
+_BUILT_MAX = 4
 
 
 class TokenizerError(ConfigError):
@@ -116,8 +123,13 @@ def clean(text: str) -> str:
 
 def read_merges(path: str | os.PathLike) -> list[tuple[str, str]]:
     """``merges.txt``: an optional ``#version`` line, then one ``left right`` pair per line."""
+    return parse_merges(Path(path).read_text(encoding="utf-8"), path)
+
+
+def parse_merges(text: str, path: str | os.PathLike) -> list[tuple[str, str]]:
+    """The merges of a ``merges.txt`` text (``path`` names it in errors)."""
     merges = []
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").split("\n")):
+    for n, line in enumerate(text.split("\n")):
         if not line or (n == 0 and line.startswith("#version")):
             continue
         parts = line.split(" ")
@@ -232,17 +244,42 @@ class CLIPTokenizer:
     # -- construction ------------------------------------------------------
     @classmethod
     def from_folder(cls, folder: str | os.PathLike, context_length: int = 77) -> "CLIPTokenizer":
-        """Read ``vocab.json`` and ``merges.txt`` from ``folder``."""
+        """Read ``vocab.json`` and ``merges.txt`` from ``folder`` (built once per process for the same files)."""
+        return cls.deferred(folder, context_length)()
+
+    @classmethod
+    def deferred(cls, folder: str | os.PathLike, context_length: int = 77) -> Callable[[], "CLIPTokenizer"]:
+        """Read ``folder``'s two files now; build the tokenizer when the returned function is called.
+
+        A model's load calls this, so that a missing file is still an error at
+        load time, while the BPE tables -- a third of a second for OpenAI's
+        49,408 tokens -- are built only when a text is first tokenized, and
+        only once per process for the same file contents (later calls get a
+        copy of the cached tokenizer with their own ``context_length``).
+        """
         folder = Path(folder)
         vocab_path, merges_path = folder / VOCAB_FILE, folder / MERGES_FILE
         for p in (vocab_path, merges_path):
             if not p.is_file():
                 raise TokenizerError(f"{folder} has no {p.name}: a CLIP tokenizer needs {VOCAB_FILE} and {MERGES_FILE}")
-        try:
-            vocab = json.loads(vocab_path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise TokenizerError(f"{vocab_path} is not valid JSON ({exc})") from exc
-        return cls(vocab, read_merges(merges_path), context_length)
+        files = (vocab_path.read_bytes(), merges_path.read_bytes())
+
+        def build() -> CLIPTokenizer:
+            tok = _BUILT.get(files)
+            if tok is None:
+                try:
+                    vocab = json.loads(files[0].decode("utf-8"))
+                except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                    raise TokenizerError(f"{vocab_path} is not valid JSON ({exc})") from exc
+                tok = cls(vocab, parse_merges(files[1].decode("utf-8"), merges_path), context_length)
+                while len(_BUILT) >= _BUILT_MAX:
+                    _BUILT.pop(next(iter(_BUILT)))
+                _BUILT[files] = tok
+            copied = copy.copy(tok)  # shares the immutable tables; context_length is the caller's
+            copied.context_length = int(context_length)
+            return copied
+
+        return build
 
     @classmethod
     def openai(cls, context_length: int = 77, path: str | os.PathLike | None = None) -> "CLIPTokenizer":
