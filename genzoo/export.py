@@ -260,14 +260,17 @@ def _export_one(name: str, target: ExportTarget, stage: Path, tolerance: float) 
     """Export one target into ``stage``, check it with onnxruntime, and describe it for the manifest."""
     import warnings
 
+    from .interfaces import DiagonalGaussian
+
     onnx, _ = require_onnx()
     module = _Flat(target.module).eval()
     traced = _trace_inputs(target)
     with torch.no_grad():
-        outputs = _as_tuple(module(*traced))
-    output_names = target.output_names if len(target.output_names) == len(outputs) else ("mean", "logvar")
-    if len(output_names) != len(outputs):
-        raise ExportError(f"{name}: the component returns {len(outputs)} outputs but names {len(target.output_names)}")
+        raw = target.module(*traced)
+    gaussian = isinstance(raw, DiagonalGaussian)  # exported as two outputs, mean and logvar
+    output_names = ("mean", "logvar") if gaussian else target.output_names
+    if not gaussian and len(output_names) != len(_as_tuple(raw)):
+        raise ExportError(f"{name}: the component returns {len(_as_tuple(raw))} outputs but the target names {len(output_names)}")
     path = stage / f"{name}.onnx"
     try:
         with warnings.catch_warnings():
@@ -286,7 +289,12 @@ def _export_one(name: str, target: ExportTarget, stage: Path, tolerance: float) 
             f"could not export {name} ({type(target.module).__name__}) to ONNX: {first}; "
             "the family may need to override export_targets"
         ) from exc
-    session = _session(path)
+    try:
+        session = _session(path)
+    except GenzooError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types
+        raise ExportError(f"onnxruntime cannot load the graph exported for {name}: {str(exc).strip().splitlines()[0]}") from exc
     worst, checked = 0.0, []
     for inputs in _check_inputs(target):
         with torch.no_grad():
@@ -410,9 +418,12 @@ def _move_into_place(stage: Path, target: Path, old: dict[str, Any] | None) -> N
 
 # -- running an export -------------------------------------------------------------
 def is_export(path: str | os.PathLike) -> bool:
-    """Whether ``path`` is a folder written by ``genzoo export`` (holds its manifest)."""
-    p = Path(os.path.expanduser(str(path)))
-    return (p / MANIFEST).is_file() and not (p / "config.json").is_file()
+    """Whether ``path`` is a folder written by ``genzoo export`` (its manifest says so)."""
+    try:
+        manifest = json.loads((Path(os.path.expanduser(str(path))) / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and manifest.get("genzoo_export") is not None
 
 
 class OnnxModel:
