@@ -216,7 +216,7 @@ def _check_inputs(target: ExportTarget) -> list[tuple[torch.Tensor, ...]]:
     for name, x in zip(target.input_names, target.inputs):
         shape = list(x.shape)
         if 0 in target.dynamic.get(name, {}):
-            shape[0] = x.shape[0] + 3
+            shape[0] = x.shape[0] + 1  # another batch is enough to catch a batch baked into the graph; tests also run 5
         if _spatial(target, x):
             shape[2], shape[3] = shape[2] + m, shape[3] + 2 * m
         other.append(_like(x, shape, g))
