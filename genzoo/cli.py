@@ -360,6 +360,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .images import save_grid
     from .tasks import run_task
 
+    if _backend(args) == "onnxruntime":
+        return _run_onnx(args)
     if args.source is not None:  # image-to-image over a folder: folder in, folder out
         return _run_folder(args)
     task, inputs = args.task, args.input
@@ -486,6 +488,96 @@ def cmd_embed(args: argparse.Namespace) -> int:
         _print_json({"output": str(result.path), "images": n, "dim": dim, "images_per_second": round(result.rate, 2)})
     else:
         print(f"wrote {n} embeddings of {dim} values to {result.path} ({result.rate:.1f} images/s)")
+    return 0
+
+
+def _backend(args: argparse.Namespace) -> str:
+    """``torch``, or ``onnxruntime`` for a folder written by `genzoo export` (``--backend auto``, the default)."""
+    from .export import is_export
+
+    export = is_export(args.name)
+    if args.backend == "torch" and export:
+        raise GenzooError(f"{args.name} is an ONNX export (no PyTorch weights); run it with --backend onnxruntime")
+    if args.backend == "onnxruntime" and not export:
+        raise GenzooError(
+            f"--backend onnxruntime runs a folder written by genzoo export; export it first: "
+            f"genzoo export {args.name} --format onnx -o DIR, then genzoo run DIR ..."
+        )
+    return "onnxruntime" if export else "torch"
+
+
+def _run_onnx(args: argparse.Namespace) -> int:
+    """`genzoo run EXPORT_DIR`: translate a folder or sample a grid with onnxruntime (genzoo.export.OnnxModel)."""
+    import torch
+
+    from .export import ONNX_TASKS, OnnxModel
+    from .images import check_output_apart, save_grid, to_tensor
+
+    unsupported = [flag for flag, given in [
+        ("--device", args.device not in ("auto", "cpu")), ("--dtype", args.dtype not in (None, "fp32")),
+        ("--train-mode", args.train_mode), ("--zero-shot", args.zero_shot is not None), ("--classes", args.classes),
+        ("--template", args.template), ("--steps", args.steps), ("--path", args.path),
+    ] if given]  # fmt: skip
+    if unsupported:
+        raise GenzooError(f"{', '.join(unsupported)}: not supported by the onnxruntime backend (it runs fp32 on the CPU)")
+    model = OnnxModel(args.name)
+    if args.source is not None:
+        from .tasks import translate_folder
+
+        if not args.output:
+            raise GenzooError("-o/--output is required: the folder the translated images are written to")
+        check_output_apart([args.source], args.output)
+        options = {"direction": args.direction} if args.direction else {}
+        written = translate_folder(
+            model, args.source, args.output, batch_size=args.batch_size, keep_size=args.keep_size, progress=not args.json, **options
+        )
+        if args.json:
+            _print_json({"output": str(args.output), "images": [str(p) for p in written]})
+        else:
+            print(f"wrote {len(written)} images to {args.output}")
+        return 0
+    task = args.task or model.manifest.get("default_task")
+    if task not in ONNX_TASKS:
+        raise GenzooError(
+            f"the onnxruntime backend runs the tasks {', '.join(ONNX_TASKS)}, not {task!r}; run the model itself for that"
+        )
+    if not args.output:
+        raise GenzooError("-o/--output is required: this task makes images (e.g. -o samples.png)")
+    if task == "translate":
+        if not args.input:
+            raise GenzooError("the onnxruntime backend translates your images: pass them with --input (or an INPUT_FOLDER)")
+        check_output_apart(args.input, args.output)
+        y = model.translate(list(args.input))
+        x = to_tensor(list(args.input), size=y.shape[-1], channels=y.shape[1])
+        images, nrow = torch.cat([x, y]), len(x)  # inputs above their translations, as the translate task shows them
+    else:
+        images, nrow = model.sample(args.n or 16, seed=args.seed or 0, labels=parse_labels(args.labels))
+    images = _enlarge(images, args.scale)
+    out = save_grid(images, args.output, nrow=args.nrow or nrow)
+    if args.json:
+        _print_json({"output": str(out), "images": len(images), "backend": "onnxruntime"})
+    else:
+        print(f"wrote {len(images)} images to {out} (onnxruntime)")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .api import load
+    from .export import TOLERANCE, check_export_target, describe, export_onnx, require_onnx
+
+    require_onnx()  # a missing extra and a bad -o are said before the model loads
+    check_export_target(args.output)
+    model = load(args.name, device="cpu", dtype="fp32", components="inference")
+    manifest = export_onnx(model, args.output, name=args.name)
+    if args.json:
+        _print_json(manifest | {"output": str(args.output)})
+    else:
+        for line in describe(manifest):
+            print(line)
+        print(
+            f"wrote {len(manifest['components'])} ONNX graph(s) and {args.output}/manifest.json; onnxruntime matches "
+            f"PyTorch within {manifest['max_abs_diff']:.3g} (limit {TOLERANCE:g})"
+        )
     return 0
 
 
@@ -648,6 +740,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true",
                    help="with INPUT_FOLDER: recompute outputs that already exist (default: skip them, so a "
                         "killed run resumes)")
+    p.add_argument("--backend", choices=["auto", "torch", "onnxruntime"], default="auto",
+                   help="onnxruntime: run a folder written by `genzoo export` (auto, the default, picks it for such a folder); "
+                        "it translates and samples, on the CPU")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("embed", parents=[common],
@@ -661,6 +756,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=non_negative_int, metavar="N", help="processes decoding images (default: a quarter of the CPUs, at most 4; 0 for none)")
     p.add_argument("--threads", type=positive_int, metavar="N", help="torch threads for the model (default: torch's)")
     p.set_defaults(func=cmd_embed)
+
+    p = sub.add_parser("export", parents=[common],
+                       help='export the inference components as ONNX graphs, checked against PyTorch; needs pip install "genzoo[onnx]"')
+    p.add_argument("name", help="model name, Hub repo id or local folder")
+    p.add_argument("--format", choices=["onnx"], default="onnx", help="onnx (the only format so far)")
+    p.add_argument("-o", "--output", required=True, help="folder to write: one .onnx per component and manifest.json")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("train", parents=[common], help="train a family (or a named model's config) on a data set")
     p.add_argument("family", help="family name, or a registered model whose config to start from")

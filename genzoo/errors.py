@@ -103,3 +103,7 @@ class GenzooWarning(UserWarning):
 
 class NonFiniteWeightsWarning(GenzooWarning):
     """Weights being loaded, converted or saved hold NaN or Inf values."""
+
+
+class ExportError(GenzooError, ValueError):
+    """An export cannot be made or trusted (missing extra, a graph that differs from PyTorch, a bad target folder)."""

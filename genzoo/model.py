@@ -15,7 +15,7 @@ import difflib
 import inspect
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Literal, Mapping
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal, Mapping
 
 import torch
 from torch import nn
@@ -23,6 +23,9 @@ from torch.overrides import TorchFunctionMode
 from torch.utils.data import Dataset
 
 from .errors import ConfigError, DtypeError, MissingComponentError, ShapeError
+
+if TYPE_CHECKING:
+    from .export import ExportTarget
 
 #: What a task method returns: ``"images"`` is ``(images, nrow)``, a batch in the
 #: model's output range laid out as a grid with ``nrow`` per row; ``"table"`` is a
@@ -329,6 +332,21 @@ class GenzooModel(nn.Module):
         return [
             self._modules[a] for g in self.loaded_components() for a in groups[g] if isinstance(self._modules.get(a), nn.Module)
         ]
+
+    def export_targets(self) -> dict[str, "ExportTarget"]:
+        """What `genzoo export` writes, one ONNX graph each: ``{name: genzoo.export.ExportTarget}``.
+
+        The default takes each loaded group of :attr:`inference_components`
+        (all groups when that is ``None``) and builds a target from the
+        shapes its component's interface declares (encoder: images; decoder:
+        latent; generator: noise or images, plus labels; text encoder:
+        tokens), with a dynamic batch. Discriminators are left out. A family
+        whose networks take any image size says so here (``multiple_of``),
+        as the translation families do.
+        """
+        from .export import default_targets
+
+        return default_targets(self)
 
     def describe(self) -> str:
         """A short noun phrase for model cards ("Two-level ladder VAE"); families refine it."""
@@ -672,4 +690,5 @@ OPTIONAL_HOOKS = (
     "configure_optimizers", "training_step", "configure_schedulers", "evaluate", "adapt_to_data",
     "example_dataset", "translate", "embed_images", "bench_inputs", "folder_dataset", "from_layout", "materialize_buffers",
     "save_extra_files", "load_extra_files", "compile_targets", "preprocess", "postprocess", "describe",
+    "export_targets",
 )  # fmt: skip

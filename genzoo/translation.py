@@ -196,6 +196,12 @@ class TranslationModel(GenzooModel):
         x = torch.rand((batch_size, *self.image_shape), generator=g) * 2 - 1
         return "translate", {"images": x.to(self.device, self.dtype), "batch_size": batch_size}
 
+    def export_targets(self) -> dict:
+        """The generators, exported for any image size their stride divides (what ``translate(keep_size=True)`` feeds them)."""
+        import dataclasses
+
+        return {n: dataclasses.replace(t, multiple_of=t.module.multiple) for n, t in super().export_targets().items()}
+
     def configure_schedulers(self, optimizers, cfg):
         """Every optimiser at a constant rate for ``decay_start`` of the steps, then linearly down (the reference's ``linear``)."""
         if cfg.steps is None:
