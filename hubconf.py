@@ -6,7 +6,7 @@ entry points) are registered here from ``pyproject.toml`` when the package
 is not installed. Each entry point is a thin call of the public API.
 """
 
-dependencies = ["torch", "safetensors", "huggingface_hub", "pluggy", "timm", "tokenizers", "PIL", "tqdm"]
+dependencies = ["torch", "safetensors", "huggingface_hub", "pluggy", "tokenizers", "ftfy", "regex", "PIL", "tqdm"]
 
 
 def _register_builtins() -> None:
