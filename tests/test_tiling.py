@@ -140,7 +140,8 @@ def test_tiled_checks_its_function_and_input():
         tiling.tiled(lambda t: t[..., ::2, ::2], torch.zeros(1, 1, 32, 32), 16, 4)
 
 
-def test_run_folder_with_tile_flags(tmp_path):
+def test_run_folder_with_tile_flags(tmp_path, capsys):
+    from genzoo.cli import main
     from genzoo.images import save_image
 
     model = tiny_cyclegan(norm="none")
@@ -154,8 +155,9 @@ def test_run_folder_with_tile_flags(tmp_path):
     whole = subprocess.run([*cmd, "-o", str(tmp_path / "whole"), "--tile", "off"], capture_output=True, text=True)
     assert whole.returncode == 0, whole.stderr
     assert (tmp_path / "tiled/a.png").read_bytes() == (tmp_path / "whole/a.png").read_bytes()
-    bad = subprocess.run([*cmd, "-o", str(tmp_path / "bad"), "--tile", "30"], capture_output=True, text=True)
-    assert bad.returncode != 0 and "tile 30 is not a multiple of 4" in bad.stderr
+    assert main([*cmd[3:], "-o", str(tmp_path / "bad"), "--tile", "30"]) == 1
+    assert "tile 30 is not a multiple of 4" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
-    bad = subprocess.run([*cmd, "-o", str(tmp_path / "bad"), "--tile", "big"], capture_output=True, text=True)
-    assert bad.returncode == 2 and "or auto, or off" in bad.stderr
+    with pytest.raises(SystemExit) as exit_:
+        main([*cmd[3:], "-o", str(tmp_path / "bad"), "--tile", "big"])
+    assert exit_.value.code == 2 and "or auto, or off" in capsys.readouterr().err
