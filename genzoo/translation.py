@@ -201,8 +201,16 @@ def _translate_tiled(gen: torch.nn.Module, x: torch.Tensor, tile: int | str, ove
     from genzoo import tiling
 
     if tile == "auto":
+        n, (h, w) = x.shape[0], x.shape[-2:]
+        if h * w <= math.prod(gen.input_shape[1:]):
+            return gen(x)  # no larger than what the network was built for: batch_size decides the memory
         per_pixel = tiling.activation_bytes_per_pixel(gen, x.shape[1], gen.multiple, x.device, x.dtype)
-        tile = tiling.choose_tile(x.shape[0], *x.shape[-2:], per_pixel, tiling.memory_budget(x.device), gen.multiple)
+        budget = tiling.memory_budget(x.device)
+        if tiling.choose_tile(n, h, w, per_pixel, budget, gen.multiple) is None:
+            return gen(x)
+        if n > 1:  # over the budget: one image at a time first, then tiles if one alone is still too big
+            return torch.cat([_translate_tiled(gen, x[i : i + 1], tile, overlap, norm_stats) for i in range(n)])
+        tile = tiling.choose_tile(1, h, w, per_pixel, budget, gen.multiple)
         if tile is None:
             return gen(x)
     if max(x.shape[-2:]) <= tile:

@@ -102,6 +102,13 @@ def test_auto_tiles_above_the_budget(monkeypatch):
     monkeypatch.setenv("GENZOO_TILE_BUDGET", str(int(per_pixel * 32 * 32)))
     out = model.translate(x, keep_size=True)
     assert calls == [32] and out.shape == whole.shape
+    batch = torch.rand(3, 1, 64, 64) * 2 - 1  # over the budget as a batch, under it one by one: no tiles
+    monkeypatch.setenv("GENZOO_TILE_BUDGET", str(int(per_pixel * 64 * 64)))
+    torch.testing.assert_close(model.translate(batch, keep_size=True), model.translate(batch, keep_size=True, tile=None))
+    assert calls == [32]
+    monkeypatch.setenv("GENZOO_TILE_BUDGET", "1")  # never tiled at the size the network was built for
+    assert torch.equal(model.translate(batch[:, :, :16, :16], keep_size=True), model.g_ab(batch[:, :, :16, :16]))
+    assert calls == [32]
     monkeypatch.setenv("GENZOO_TILE_BUDGET", "lots")
     with pytest.raises(ConfigError, match="GENZOO_TILE_BUDGET='lots'"):
         model.translate(x, keep_size=True)
