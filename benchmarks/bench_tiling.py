@@ -32,7 +32,7 @@ side, mode, max_tiles = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 torch.manual_seed(0)
 model = genzoo.create("cyclegan", netD="none", bidirectional=False)  # full size: resnet_9blocks, ngf 64
 model.eval()
-x = torch.rand(1, 3, side, side) * 2 - 1
+x = torch.rand(1, 3, side, side).mul_(2).sub_(1)  # in place: no temporary copies in the peak
 info = {"side": side, "mode": mode}
 if mode != "floor":
     gen = model.g_ab
