@@ -614,8 +614,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with INPUT_FOLDER: run as the reference's test.py does without --eval (batch statistics, "
                         "dropout as noise; Pix2Pix), repeatable with --seed")
     p.add_argument("--tile", type=tile_arg, default="auto", metavar="N|auto|off",
-                   help="with INPUT_FOLDER: translate large images in overlapping N-pixel tiles, blended (default "
-                        "auto: only images over the memory budget, GENZOO_TILE_BUDGET; off: never)")
+                   help="with INPUT_FOLDER and --keep-size: translate large images in overlapping N-pixel tiles, blended "
+                        "(default auto: only images over the memory budget, GENZOO_TILE_BUDGET; off: never)")
     p.add_argument("--overlap", type=non_negative_int, metavar="M",
                    help="with --tile N: pixels neighbouring tiles share (default N/4)")
     p.add_argument("--norm-stats", choices=["tile", "image"], default="tile",

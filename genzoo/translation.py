@@ -14,7 +14,9 @@ test-time preprocessing: a bicubic resize to ``image_size`` (256 for the
 published models) and scaling to [-1, 1]. ``keep_size=True`` instead keeps
 every image's own size: it is padded (reflection) to the multiple of the
 network's total stride (4 for ResNet generators, ``2**num_downs`` for U-Nets),
-translated, and cropped back.
+translated, and cropped back; an image too large for the memory budget is
+translated in overlapping tiles (:mod:`genzoo.tiling`, ``tile=``, ``overlap=``,
+``norm_stats=``; docs/inference.md, "Large images").
 """
 
 from __future__ import annotations
