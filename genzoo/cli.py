@@ -49,6 +49,16 @@ def positive_int(text: str) -> int:
     return value
 
 
+def tile_arg(text: str) -> int | str | None:
+    """``--tile``: a side in pixels, ``auto`` (tile above the memory budget) or ``off``."""
+    if text in ("auto", "off"):
+        return None if text == "off" else text
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"{exc}; or auto, or off") from None
+
+
 def non_negative_int(text: str) -> int:
     """An integer >= 0 (``--workers 0``: decode in the main process)."""
     try:
@@ -442,6 +452,7 @@ def _run_folder(args: argparse.Namespace) -> int:
     options = {"direction": args.direction} if args.direction else {}
     if args.train_mode:  # the reference's test.py without --eval: batch statistics, dropout as noise
         options.update(train_mode=True, seed=args.seed)
+    options.update(tile=args.tile, overlap=args.overlap, norm_stats=args.norm_stats)  # large images: genzoo.tiling
     run = translate_folder_run(
         model, args.source, args.output, batch_size=args.batch_size, keep_size=args.keep_size,
         progress=not args.json, workers=args.workers, resume=not args.overwrite, **options,
@@ -743,6 +754,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=["auto", "torch", "onnxruntime"], default="auto",
                    help="onnxruntime: run a folder written by `genzoo export` (auto, the default, picks it for such a folder); "
                         "it translates and samples, on the CPU")
+    p.add_argument("--tile", type=tile_arg, default="auto", metavar="N|auto|off",
+                   help="with INPUT_FOLDER and --keep-size: translate large images in overlapping N-pixel tiles, blended "
+                        "(default auto: only images over the memory budget, GENZOO_TILE_BUDGET; off: never)")
+    p.add_argument("--overlap", type=non_negative_int, metavar="M",
+                   help="with --tile N: pixels neighbouring tiles share (default N/4)")
+    p.add_argument("--norm-stats", choices=["tile", "image"], default="tile",
+                   help="with tiles: InstanceNorm statistics of each tile (default) or of the whole image (one extra pass)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("embed", parents=[common],

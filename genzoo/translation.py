@@ -14,7 +14,9 @@ test-time preprocessing: a bicubic resize to ``image_size`` (256 for the
 published models) and scaling to [-1, 1]. ``keep_size=True`` instead keeps
 every image's own size: it is padded (reflection) to the multiple of the
 network's total stride (4 for ResNet generators, ``2**num_downs`` for U-Nets),
-translated, and cropped back.
+translated, and cropped back; an image too large for the memory budget is
+translated in overlapping tiles (:mod:`genzoo.tiling`, ``tile=``, ``overlap=``,
+``norm_stats=``; docs/inference.md, "Large images").
 """
 
 from __future__ import annotations
@@ -176,6 +178,50 @@ def reference_train_mode(module: torch.nn.Module, seed: int | None = None):
                 v.copy_(saved[k])
 
 
+NORM_STATS = ("tile", "image")
+
+
+def _tiling_options(tile: int | str | None, overlap: int | None, norm_stats: str, multiple: int) -> dict | None:
+    """Check ``translate``'s tiling arguments up front (before any image is read); ``None``: never tile."""
+    from genzoo import tiling
+
+    if norm_stats not in NORM_STATS:
+        raise ConfigError(f"norm_stats must be one of {', '.join(NORM_STATS)}, got {norm_stats!r}")
+    if tile is None or tile == 0:
+        if overlap is not None:
+            raise ConfigError("overlap is only used with tile; pass tile=N (or 'auto') as well")
+        return None
+    if tile != "auto":
+        tiling.check_tiling(tile, overlap, multiple)
+    elif overlap is not None:
+        raise ConfigError("overlap needs a tile size: with tile='auto' genzoo picks both")
+    return {"tile": tile, "overlap": overlap, "norm_stats": norm_stats}
+
+
+def _translate_tiled(gen: torch.nn.Module, x: torch.Tensor, tile: int | str, overlap: int | None, norm_stats: str) -> torch.Tensor:
+    """``gen(x)``, in tiles when ``tile`` is a side or when ``"auto"`` finds that ``x`` is over the memory budget."""
+    from genzoo import tiling
+
+    if tile == "auto":
+        n, (h, w) = x.shape[0], x.shape[-2:]
+        if h * w <= math.prod(gen.input_shape[1:]):
+            return gen(x)  # no larger than what the network was built for: batch_size decides the memory
+        per_pixel = tiling.activation_bytes_per_pixel(gen, x.shape[1], gen.multiple, x.device, x.dtype)
+        budget = tiling.memory_budget(x.device)
+        if tiling.choose_tile(n, h, w, per_pixel, budget, gen.multiple) is None:
+            return gen(x)
+        if n > 1:  # over the budget: one image at a time first, then tiles if one alone is still too big
+            return torch.cat([_translate_tiled(gen, x[i : i + 1], tile, overlap, norm_stats) for i in range(n)])
+        tile = tiling.choose_tile(1, h, w, per_pixel, budget, gen.multiple)
+        if tile is None:
+            return gen(x)
+    if max(x.shape[-2:]) <= tile:
+        return gen(x)
+    stats = tiling.image_norm_stats(gen, x, tile, overlap, gen.multiple) if norm_stats == "image" else contextlib.nullcontext()
+    with stats:
+        return tiling.tiled(gen, x, tile, overlap, gen.multiple)
+
+
 class TranslationModel(GenzooModel):
     """Base of the image-to-image families: ``translate``, the ``translate`` task of ``genzoo run``,
     and the reference's learning-rate schedule, which both families train with."""
@@ -219,6 +265,9 @@ class TranslationModel(GenzooModel):
         batch_size: int = 8,
         train_mode: bool = False,
         seed: int | None = None,
+        tile: int | str | None = "auto",
+        overlap: int | None = None,
+        norm_stats: str = "tile",
     ) -> torch.Tensor | list[torch.Tensor]:
         """Translate images (tensors in [-1, 1], PIL images, paths, or a list of these) into the other domain.
 
@@ -230,11 +279,21 @@ class TranslationModel(GenzooModel):
         reference's test script does (batch statistics, dropout as noise; see
         the Pix2Pix docs), with ``seed`` for repeatable noise.
 
+        ``tile``: translate in overlapping tiles of this side, blended
+        (:mod:`genzoo.tiling`), so memory no longer grows with the image;
+        ``"auto"`` (default) tiles only a batch whose activations would
+        exceed :func:`genzoo.tiling.memory_budget`, ``None`` never tiles.
+        ``overlap``: pixels neighbouring tiles share (default a quarter of
+        the tile). ``norm_stats``: ``"tile"`` (InstanceNorm layers see each
+        tile's statistics) or ``"image"`` (statistics of the whole image,
+        gathered over the tiles in one extra pass; docs/inference.md compares them).
+
         Returns an NCHW tensor in [-1, 1] on the model's device; in
         ``keep_size`` mode with images of different sizes, a list of CHW tensors.
         """
         gen = self.generator_for(direction)
         channels = gen.input_shape[0]
+        tiling = _tiling_options(tile, overlap, norm_stats, gen.multiple)
         if keep_size:
             if isinstance(images, torch.Tensor) and images.is_floating_point():
                 items = [gi.to_tensor(images, channels=channels)]
@@ -245,7 +304,7 @@ class TranslationModel(GenzooModel):
             for batch in items:
                 for chunk in batch.split(batch_size):
                     x, pads = pad_to_multiple(chunk.to(self.device, self.dtype), gen.multiple)
-                    outs.append(crop_back(self._run(gen, x, train_mode, seed), pads))
+                    outs.append(crop_back(self._run(gen, x, train_mode, seed, tiling), pads))
             if len({tuple(o.shape[1:]) for o in outs}) == 1:
                 return torch.cat(outs)
             return [img for o in outs for img in o]
@@ -253,14 +312,13 @@ class TranslationModel(GenzooModel):
         if side % gen.multiple:
             raise ConfigError(f"size {side} is not a multiple of {gen.multiple}, which this generator needs; use keep_size=True to pad")
         x = gi.to_tensor(images, size=side, channels=channels).to(self.device, self.dtype)
-        return torch.cat([self._run(gen, chunk, train_mode, seed) for chunk in x.split(batch_size)])
+        return torch.cat([self._run(gen, chunk, train_mode, seed, tiling) for chunk in x.split(batch_size)])
 
     @staticmethod
-    def _run(gen: torch.nn.Module, x: torch.Tensor, train_mode: bool, seed: int | None) -> torch.Tensor:
-        if not train_mode:
-            return gen(x)
-        with reference_train_mode(gen, seed):
-            return gen(x)
+    def _run(gen: torch.nn.Module, x: torch.Tensor, train_mode: bool, seed: int | None, tiling: dict | None = None) -> torch.Tensor:
+        mode = reference_train_mode(gen, seed) if train_mode else contextlib.nullcontext()
+        with mode:
+            return _translate_tiled(gen, x, **tiling) if tiling else gen(x)
 
     # -- genzoo run ---------------------------------------------------------------
     def demo_inputs(self, n: int, seed: int, direction: str = "a2b") -> torch.Tensor:

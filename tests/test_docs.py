@@ -12,7 +12,7 @@ from genzoo.model import GenzooModel
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 #: Pages whose blocks all run (the others are being converted; see the closing notes).
-RUNNABLE = ["plugins.md", "contract.md"]
+RUNNABLE = ["plugins.md", "contract.md", "inference.md"]
 
 
 @pytest.mark.parametrize("page", RUNNABLE)
