@@ -179,3 +179,18 @@ def test_real_compile_second_process_hits_the_cache(tmp_path, private_cache):
     assert first["folder"] == second["folder"] and Path(first["folder"]).parent == private_cache
     assert len(list(Path(first["folder"]).glob("*.megacache"))) == 1
     assert first["diff"] <= 1e-5 and second["diff"] <= 1e-5
+
+
+def test_genzoo_run_compile_flag_reaches_load(tmp_path, monkeypatch, capsys):
+    """`genzoo run NAME --compile` loads with compile=True (the compile itself is replaced: it is tested above)."""
+    from genzoo.cli import main
+
+    seen = []
+    monkeypatch.setattr(compile_cache, "compile_cached", lambda model, **kw: seen.append((model.family, kw)))
+    out = tmp_path / "grid.png"
+    assert main(["run", "cyclegan-digits-bold", "--compile", "--device", "cpu", "-o", str(out)]) == 0
+    assert out.is_file() and [f for f, _ in seen] == ["cyclegan"]
+    assert seen[0][1]["files"] and seen[0][1]["meta"]["family"] == "cyclegan"  # the recorded sha256 travel with it
+    seen.clear()
+    assert main(["run", "cyclegan-digits-bold", "--device", "cpu", "-o", str(out)]) == 0
+    assert seen == []
