@@ -15,7 +15,10 @@ Why torch's "mega-cache" and not AOTInductor packages: it keeps
 training mode and autograd still work), and its artefacts are portable
 bytes, one file per (model, signature), that genzoo can place and key
 itself. What it cannot skip is Dynamo's tracing, which each process redoes
-(a few seconds for a ResNet generator, see ``docs/benchmarks.md``).
+(a few seconds for a ResNet generator, see ``docs/benchmarks.md``), and it
+does not carry the C++ kernels Inductor builds on the CPU: while compiling,
+genzoo points torch's own cache (``TORCHINDUCTOR_CACHE_DIR``, unless the
+user set it) at the ``torch/`` sub-folder of its cache, so those survive too.
 
 The cache folder is ``$GENZOO_CACHE/compile`` (else
 ``$XDG_CACHE_HOME/genzoo/compile``, else ``~/.cache/genzoo/compile``), one
@@ -31,13 +34,14 @@ written is a :class:`~genzoo.errors.GenzooWarning` and the compile goes on.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import torch
 from torch import nn
@@ -160,6 +164,37 @@ def save_artifacts(path: Path) -> bool:
     return True
 
 
+_TORCH_DEFAULT_DIR: str | None = None
+
+
+@contextlib.contextmanager
+def kernel_dir(root: Path) -> Iterator[None]:
+    """While compiling, point torch's Inductor cache at ``root/torch`` unless the user chose one.
+
+    The mega-cache carries Inductor's generated code, not the C++ kernels it
+    builds on the CPU: those land in ``TORCHINDUCTOR_CACHE_DIR`` (``/tmp``
+    by default, gone after a reboot), and rebuilding them with the C++
+    compiler is most of a second process's first call. Kept in genzoo's
+    cache they survive. A ``TORCHINDUCTOR_CACHE_DIR`` set by the user wins.
+    """
+    global _TORCH_DEFAULT_DIR
+    before = os.environ.get("TORCHINDUCTOR_CACHE_DIR")  # read first: importing torch._inductor may set it
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+    _TORCH_DEFAULT_DIR = _TORCH_DEFAULT_DIR or os.path.abspath(default_cache_dir())
+    if before is not None and os.path.abspath(before) != _TORCH_DEFAULT_DIR:
+        yield  # the user's choice (torch itself sets the variable to its default on first use)
+        return
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(root / "torch")
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("TORCHINDUCTOR_CACHE_DIR", None)
+        else:
+            os.environ["TORCHINDUCTOR_CACHE_DIR"] = before
+
+
 class ModelCache:
     """One model's cache folder, its key computed on first use (hashing tensors can take a moment)."""
 
@@ -167,15 +202,16 @@ class ModelCache:
         self, model: nn.Module, meta: Mapping[str, Any] | None = None, files: list[str] | None = None,
         root: Path | None = None, channels_last: bool = False,
     ):  # fmt: skip
-        self._model, self._meta, self._files, self._root = model, meta, files, root
-        self._channels_last = channels_last
+        self._model, self._meta, self._files, self._channels_last = model, meta, files, channels_last
+        #: The compile cache folder (all models); torch's kernels go to its ``torch/`` sub-folder.
+        self.root = root or cache_dir()
         self._folder: Path | None = None
 
     @property
     def folder(self) -> Path:
         if self._folder is None:
             key = model_key(self._model, weights_digest(self._model, self._meta, self._files), self._channels_last)
-            self._folder = key_folder(key, self._root)
+            self._folder = key_folder(key, self.root)
             try:
                 self._folder.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
                 self._folder.mkdir(exist_ok=True, mode=0o700)
@@ -204,9 +240,10 @@ class CachedCall:
         if sig in self.seen:
             return self.compiled(*args, **kwargs)
         path = self.seen[sig] = self.artifact_path(sig)
-        hit = load_artifacts(path)
-        out = self.compiled(*args, **kwargs)
-        self.events.append("hit" if hit else "saved" if save_artifacts(path) else "miss")
+        with kernel_dir(self.cache.root):
+            hit = load_artifacts(path)
+            out = self.compiled(*args, **kwargs)
+            self.events.append("hit" if hit else "saved" if save_artifacts(path) else "miss")
         return out
 
 

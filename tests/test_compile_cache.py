@@ -194,3 +194,22 @@ def test_genzoo_run_compile_flag_reaches_load(tmp_path, monkeypatch, capsys):
     seen.clear()
     assert main(["run", "cyclegan-digits-bold", "--device", "cpu", "-o", str(out)]) == 0
     assert seen == []
+
+
+@pytest.mark.parametrize("user_dir", [None, "mine"])
+def test_kernels_go_to_genzoo_cache_unless_the_user_chose_a_torch_cache(tmp_path, monkeypatch, private_cache, user_dir):
+    """Inductor's C++ kernels are not in the mega-cache: while compiling, torch's cache points into genzoo's."""
+    if user_dir:
+        monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / user_dir))
+    else:
+        monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    monkeypatch.setattr(torch.compiler, "save_cache_artifacts", lambda: (b"x", None))
+    m = genzoo.load(_save_tiny(tmp_path / "m"), compile=True)
+    during = []
+    m.g_ab._compiled_call_impl.compiled = lambda x: during.append(os.environ.get("TORCHINDUCTOR_CACHE_DIR")) or x
+    before = os.environ.get("TORCHINDUCTOR_CACHE_DIR")  # importing torch._inductor sets torch's default
+    m.g_ab(torch.zeros(1, 1, 16, 16))
+    assert during == [str(tmp_path / user_dir) if user_dir else str(private_cache / "torch")]
+    assert os.environ.get("TORCHINDUCTOR_CACHE_DIR") == before  # restored after the compile
+    if user_dir:
+        assert before == str(tmp_path / user_dir)
