@@ -182,7 +182,8 @@ def clip_checks(report: Report, folder: Path, args: argparse.Namespace) -> None:
     label = "clip-vit-b-32 (random)"
     sync = torch.cuda.synchronize
     ref = genzoo.load(folder, device="cuda")
-    pixels = torch.randn(args.batch_size, 3, 224, 224, device="cuda", generator=torch.Generator("cuda").manual_seed(0))
+    shape = ref.input_spec.shape  # (3, 224, 224) for ViT-B/32
+    pixels = torch.randn(args.batch_size, *shape, device="cuda", generator=torch.Generator("cuda").manual_seed(0))
     with torch.inference_mode():
         f32 = ref.encode_image(pixels)
     report.add("placement", label, f"weights on {ref.device}, features on {f32.device}", "cuda", f32.device.type == "cuda")
