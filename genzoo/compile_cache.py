@@ -130,7 +130,7 @@ def load_artifacts(path: Path) -> bool:
     """Hand a saved artefact file to torch's caches; ``False`` when there is none or torch cannot use it."""
     try:
         data = path.read_bytes()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # a file in the cache's way is reported when writing
         return False
     except OSError as exc:
         warnings.warn(f"cannot read compile cache {path}: {exc}; compiling without it", CompileCacheWarning, stacklevel=3)
