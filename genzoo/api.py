@@ -57,12 +57,20 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return dev
 
 
-def _finish(model: GenzooModel, *, compile: bool, channels_last: bool) -> GenzooModel:
+def _finish(
+    model: GenzooModel, *, compile: bool, channels_last: bool, meta: Mapping[str, Any] | None = None, files: list[str] | None = None
+) -> GenzooModel:
+    """Channels-last, then ``compile_targets()`` compiled with their artefacts in genzoo's compile cache.
+
+    ``meta``/``files`` (the checkpoint's config.json and the files read) let
+    the cache key use the recorded sha256 instead of hashing the tensors.
+    """
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     if compile:
-        for sub in model.compile_targets():
-            sub.compile()
+        from .compile_cache import compile_cached  # torch._dynamo is imported when the first call compiles
+
+        compile_cached(model, meta=meta, files=files, channels_last=channels_last)
     return model
 
 
@@ -110,6 +118,12 @@ def load(
     to the CPU. ``verify=True`` checks every file read against the sha256 its
     config.json records (:class:`~genzoo.errors.IntegrityError` on a mismatch)
     and warns about NaN/Inf weights; the default compares sizes only.
+    ``compile=True`` compiles what the family's ``compile_targets()`` names
+    (torch.compile, on the first call) and keeps the compiled artefacts in
+    genzoo's cache (``$GENZOO_CACHE/compile``, else ``~/.cache/genzoo/compile``),
+    keyed by weights, config, device, dtype, input shape and torch/genzoo
+    versions, so the next process's first call reuses them
+    (:mod:`genzoo.compile_cache`).
     """
     dev = resolve_device(device)
     dt = resolve_dtype(dtype)
@@ -169,7 +183,8 @@ def load(
         folder, model_class, meta, components=chosen, device=dev, dtype=dt, strict=strict, verify=verify
     )
     model.source = source
-    return _finish(model, compile=compile, channels_last=channels_last)
+    files = [meta["components"][g] for g in chosen]
+    return _finish(model, compile=compile, channels_last=channels_last, meta=meta, files=files)
 
 
 def _hub():

@@ -383,7 +383,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         from .images import check_output_apart
 
         check_output_apart(inputs, args.output)
-    model = load(args.name, device=args.device, dtype=args.dtype)
+    model = load(args.name, device=args.device, dtype=args.dtype, compile=args.compile)
     options = {
         "n": args.n, "seed": args.seed, "steps": args.steps, "nrow": None,
         "inputs": inputs or None, "labels": parse_labels(args.labels), "path": args.path,
@@ -448,7 +448,7 @@ def _run_folder(args: argparse.Namespace) -> int:
 
     check_output_apart([args.source], args.output)  # before loading: never write over the inputs
     _set_threads(args.threads)
-    model = load(args.name, device=rank_device(args.device), dtype=args.dtype)
+    model = load(args.name, device=rank_device(args.device), dtype=args.dtype, compile=args.compile)
     options = {"direction": args.direction} if args.direction else {}
     if args.train_mode:  # the reference's test.py without --eval: batch statistics, dropout as noise
         options.update(train_mode=True, seed=args.seed)
@@ -737,6 +737,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", type=positive_int, default=1, help="enlarge each image by this factor (nearest neighbour)")
     p.add_argument("--device", type=device_name, default="auto", help="cpu, cuda, auto (default)")
     p.add_argument("--dtype", help="fp32 (default), fp16, bf16")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the model; compiled code is kept in genzoo's cache for the next run")
     p.add_argument("--batch-size", type=positive_int, default=8, help="with INPUT_FOLDER: images per batch (default 8)")
     p.add_argument("--keep-size", action="store_true",
                    help="with INPUT_FOLDER: keep each image's size (pad to the network's multiple, crop back)")
