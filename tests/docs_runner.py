@@ -13,8 +13,24 @@ folder, so a block may use what an earlier one wrote or defined.
   with this Python's ``bin/`` first on ``PATH`` (so ``genzoo`` and ``python``
   are the ones under test) and the scratch folder on ``PYTHONPATH``.
 - Other languages (``text``, ``console``, ``yaml``...) are shown, not run.
-- ``<!-- no-run: REASON -->`` on the line before a block skips it; the test
-  reports the reason.
+- Markers are HTML comments (invisible on GitHub) on the lines right above
+  a block:
+
+  - ``<!-- no-run: REASON -->`` skips the block; the test reports the reason.
+    Only for what cannot run offline on a CPU in seconds (a GPU, the real
+    Hub, the authors' download server, multi-minute training).
+  - ``<!-- hub: REPO=SOURCE[@TAG] ... -->`` runs the block, and every later
+    block of the page, against a local Hub: the first such marker starts
+    ``tests/hubserver.py``'s olah server in the scratch folder and sets
+    ``HF_ENDPOINT`` to it (for python blocks and bash blocks alike); each
+    ``REPO=SOURCE`` publishes ``SOURCE`` -- a folder in the scratch folder,
+    else anything ``genzoo.load`` takes, saved -- as model repo ``REPO``,
+    and ``@TAG`` also tags that commit (so ``genzoo.load("REPO@TAG")``
+    works). olah serves repos read-only, so for python blocks the Hub client
+    genzoo pushes with (``genzoo.hub.HfApi``) is replaced by one that commits
+    the uploaded folder to the local server (:class:`LocalHubApi`); everything
+    before the upload (staging, sha256 checks, the card) is genzoo's real
+    push path, and a later load reads the pushed files back over HTTP.
 """
 
 from __future__ import annotations
@@ -28,9 +44,13 @@ import textwrap
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 FENCE = re.compile(r"^```(\S*)(.*)$")
 NO_RUN = re.compile(r"<!--\s*no-run:\s*(.+?)\s*-->")
+HUB = re.compile(r"<!--\s*hub:\s*(.+?)\s*-->")
+COMMENT = re.compile(r"^\s*<!--.*-->\s*$")
 
 
 @dataclass
@@ -40,6 +60,30 @@ class Block:
     line: int
     file: str | None = None
     skip: str | None = None
+    #: ``(repo, source, tag or None)`` to publish on the local Hub before the block runs.
+    hub: tuple[tuple[str, str, str | None], ...] = ()
+
+
+def _markers(lines: list[str], i: int) -> list[str]:
+    """The HTML comment lines directly above line ``i`` (nearest first)."""
+    found = []
+    j = i - 1
+    while j >= 0 and COMMENT.match(lines[j]):
+        found.append(lines[j])
+        j -= 1
+    return found
+
+
+def _hub_entries(text: str) -> tuple[tuple[str, str, str | None], ...]:
+    """``REPO=SOURCE[@TAG] ...`` of a hub marker as ``(repo, source, tag)`` triples."""
+    entries = []
+    for item in text.split():
+        repo, sep, source = item.partition("=")
+        if not sep or not source or repo.count("/") != 1:
+            raise ValueError(f"hub marker entry {item!r} is not REPO=SOURCE[@TAG] (REPO is user/name)")
+        source, _, tag = source.partition("@")
+        entries.append((repo, source, tag or None))
+    return tuple(entries)
 
 
 def blocks(page: Path) -> list[Block]:
@@ -54,13 +98,15 @@ def blocks(page: Path) -> list[Block]:
             continue
         lang, rest = m.group(1), m.group(2)
         file = re.search(r"file=(\S+)", rest)
-        skip = NO_RUN.search(lines[i - 1]) if i else None
+        markers = _markers(lines, i)
+        skip = next((m for m in map(NO_RUN.search, markers) if m), None)
+        hub = tuple(e for m in map(HUB.search, reversed(markers)) if m for e in _hub_entries(m.group(1)))
         start, body = i + 1, []
         i += 1
         while i < len(lines) and not lines[i].startswith("```"):
             body.append(lines[i])
             i += 1
-        out.append(Block(lang, "\n".join(body) + "\n", start, file.group(1) if file else None, skip.group(1) if skip else None))
+        out.append(Block(lang, "\n".join(body) + "\n", start, file.group(1) if file else None, skip.group(1) if skip else None, hub))
         i += 1
     return out
 
@@ -77,15 +123,62 @@ def _install(pyproject: Path, root: Path) -> None:
     (dist / "entry_points.txt").write_text(text)
 
 
+class LocalHubApi:
+    """What genzoo's push needs of ``huggingface_hub.HfApi``, committing to the local Hub server.
+
+    olah serves repos read-only, so an upload becomes :meth:`HubServer.publish`
+    of the staged folder (one commit, exactly its files); a branch other than
+    ``main`` is pointed at that commit.
+    """
+
+    hub: Any = None  # the page's HubServer, set by run_page
+
+    def __init__(self, endpoint: str | None = None, token: str | None = None, **_: Any):
+        self.endpoint = endpoint
+
+    def create_repo(self, repo_id: str, **_: Any) -> None:
+        """Repos come into being on the first upload."""
+
+    def create_branch(self, repo_id: str, branch: str, **_: Any) -> None:
+        """Branches are made by the upload that names them."""
+
+    def upload_folder(self, *, folder_path: Any, repo_id: str, revision: str | None = None, commit_message: str | None = None, **_: Any) -> Any:
+        sha = self.hub.publish(repo_id, folder_path, commit_message or "upload")
+        if revision and revision != "main":
+            _git_ref(self.hub.repo_path(repo_id), "branch", "-f", revision, sha)
+        return SimpleNamespace(oid=sha, commit_url=f"{self.hub.endpoint}/{repo_id}/commit/{sha}")
+
+
+def _git_ref(repo: Path, *args: str) -> None:
+    """A git ref command in a served repo, without the developer's git config."""
+    env = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
+    subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
+
+
+def _publish(hub: Any, repo: str, source: str, tag: str | None, workdir: Path) -> None:
+    """Publish ``source`` (a folder in ``workdir``, else a model name genzoo loads) as ``repo``."""
+    import genzoo
+
+    folder = workdir / source
+    if not folder.is_dir():
+        folder = genzoo.save(genzoo.load(source), hub.root / "published" / repo.replace("/", "--"))
+    sha = hub.publish(repo, folder, f"publish {source}")
+    if tag:
+        _git_ref(hub.repo_path(repo), "tag", "-f", tag, sha)
+
+
 def run_page(page: Path, workdir: Path, timeout: float = 300) -> list[str]:
     """Run every block of ``page`` in ``workdir``; returns the skip reasons. A failing block raises AssertionError."""
+    import genzoo.hub
     from genzoo import plugins
+    from hubserver import HubServer
 
     skipped: list[str] = []
     namespace: dict = {"__name__": "__docs__"}
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(workdir), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    old_cwd = Path.cwd()
+    old_cwd, old_endpoint, old_api = Path.cwd(), os.environ.get("HF_ENDPOINT"), genzoo.hub.HfApi
+    hub: HubServer | None = None
     sys.path.insert(0, str(workdir))
     os.chdir(workdir)
     try:
@@ -94,6 +187,13 @@ def run_page(page: Path, workdir: Path, timeout: float = 300) -> list[str]:
             if block.skip:
                 skipped.append(f"{where}: {block.skip}")
                 continue
+            if block.hub and hub is None:
+                hub = HubServer(workdir / ".hub").start()
+                os.environ["HF_ENDPOINT"] = env["HF_ENDPOINT"] = hub.endpoint
+                LocalHubApi.hub = hub
+                genzoo.hub.HfApi = LocalHubApi
+            for repo, source, tag in block.hub:
+                _publish(hub, repo, source, tag, workdir)
             if block.file:
                 target = workdir / block.file
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -119,6 +219,13 @@ def run_page(page: Path, workdir: Path, timeout: float = 300) -> list[str]:
                         f"\nstdout:\n{proc.stdout[-2000:]}\nstderr:\n{proc.stderr[-3000:]}"
                     )
     finally:
+        if hub is not None:
+            hub.stop()
+            genzoo.hub.HfApi = old_api
+            if old_endpoint is None:
+                os.environ.pop("HF_ENDPOINT", None)
+            else:
+                os.environ["HF_ENDPOINT"] = old_endpoint
         os.chdir(old_cwd)
         sys.path.remove(str(workdir))
         for name in [m for m in sys.modules if getattr(sys.modules[m], "__file__", None) and str(workdir) in str(sys.modules[m].__file__)]:
