@@ -19,7 +19,7 @@ folder, so a block may use what an earlier one wrote or defined.
   - ``<!-- no-run: REASON -->`` skips the block; the test reports the reason.
     Only for what cannot run offline on a CPU in seconds (a GPU, the real
     Hub, the authors' download server, multi-minute training).
-  - ``<!-- hub: REPO=SOURCE[@TAG] ... -->`` runs the block, and every later
+  - ``<!-- hub: REPO=SOURCE[@TAG] ... -->`` (entries optional) runs the block, and every later
     block of the page, against a local Hub: the first such marker starts
     ``tests/hubserver.py``'s olah server in the scratch folder and sets
     ``HF_ENDPOINT`` to it (for python blocks and bash blocks alike); each
@@ -41,6 +41,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import types
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,7 +50,7 @@ from typing import Any
 
 FENCE = re.compile(r"^```(\S*)(.*)$")
 NO_RUN = re.compile(r"<!--\s*no-run:\s*(.+?)\s*-->")
-HUB = re.compile(r"<!--\s*hub:\s*(.+?)\s*-->")
+HUB = re.compile(r"<!--\s*hub:\s*(.*?)\s*-->")
 COMMENT = re.compile(r"^\s*<!--.*-->\s*$")
 
 
@@ -60,8 +61,9 @@ class Block:
     line: int
     file: str | None = None
     skip: str | None = None
-    #: ``(repo, source, tag or None)`` to publish on the local Hub before the block runs.
-    hub: tuple[tuple[str, str, str | None], ...] = ()
+    #: ``(repo, source, tag or None)`` to publish on the local Hub before the block runs;
+    #: ``None`` without a hub marker.
+    hub: tuple[tuple[str, str, str | None], ...] | None = None
 
 
 def _markers(lines: list[str], i: int) -> list[str]:
@@ -100,7 +102,8 @@ def blocks(page: Path) -> list[Block]:
         file = re.search(r"file=(\S+)", rest)
         markers = _markers(lines, i)
         skip = next((m for m in map(NO_RUN.search, markers) if m), None)
-        hub = tuple(e for m in map(HUB.search, reversed(markers)) if m for e in _hub_entries(m.group(1)))
+        hubs = [m.group(1) for m in map(HUB.search, reversed(markers)) if m]
+        hub = tuple(e for text in hubs for e in _hub_entries(text)) if hubs else None
         start, body = i + 1, []
         i += 1
         while i < len(lines) and not lines[i].startswith("```"):
@@ -174,7 +177,9 @@ def run_page(page: Path, workdir: Path, timeout: float = 300) -> list[str]:
     from hubserver import HubServer
 
     skipped: list[str] = []
-    namespace: dict = {"__name__": "__docs__"}
+    module = types.ModuleType("__docs__")  # a real module, so dataclasses and pickling find the page's classes
+    sys.modules[module.__name__] = module
+    namespace = module.__dict__
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(workdir), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     old_cwd, old_endpoint, old_api = Path.cwd(), os.environ.get("HF_ENDPOINT"), genzoo.hub.HfApi
@@ -187,12 +192,12 @@ def run_page(page: Path, workdir: Path, timeout: float = 300) -> list[str]:
             if block.skip:
                 skipped.append(f"{where}: {block.skip}")
                 continue
-            if block.hub and hub is None:
+            if block.hub is not None and hub is None:
                 hub = HubServer(workdir / ".hub").start()
                 os.environ["HF_ENDPOINT"] = env["HF_ENDPOINT"] = hub.endpoint
                 LocalHubApi.hub = hub
                 genzoo.hub.HfApi = LocalHubApi
-            for repo, source, tag in block.hub:
+            for repo, source, tag in block.hub or ():
                 _publish(hub, repo, source, tag, workdir)
             if block.file:
                 target = workdir / block.file
@@ -230,5 +235,6 @@ def run_page(page: Path, workdir: Path, timeout: float = 300) -> list[str]:
         sys.path.remove(str(workdir))
         for name in [m for m in sys.modules if getattr(sys.modules[m], "__file__", None) and str(workdir) in str(sys.modules[m].__file__)]:
             del sys.modules[name]
+        sys.modules.pop(module.__name__, None)
         plugins.reset()
     return skipped
