@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -115,3 +117,34 @@ def test_readme_run_command_as_written(tmp_path):
     proc = subprocess.run(["bash", "-euo", "pipefail", "-c", readme_run_command()], cwd=clone, env=env, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (clone / "samples.png").is_file()
+
+
+INLINE = re.compile(r"`(genzoo (?:run|train|info|list|pull|verify|push|convert|bench|plugins)\b[^`\n]*)`")
+
+
+def inline_commands() -> list[tuple[str, str]]:
+    """Every concrete `genzoo ...` command quoted in the pages' prose (synopses with NAME, [..] or | left out)."""
+    found = []
+    for page in RUNNABLE:
+        for command in INLINE.findall(page_path(page).read_text(encoding="utf-8")):
+            if len(command.split()) > 2 and not re.search(r"[A-Z]{2,}|\[|\||…|\.\.\.", command):  # "`genzoo train`" names the command
+                found.append((page, command))
+    return found
+
+
+def test_inline_commands_parse_and_name_their_output():
+    """Commands in the prose are not run (the blocks are), but each must parse, and `genzoo run` must say where to write."""
+    from genzoo.cli import build_parser
+
+    commands = inline_commands()
+    assert len(commands) > 20 and ("vae.md", "genzoo run vae-digits -o samples.png") in commands
+    wrong = []
+    for page, command in commands:
+        try:
+            args = build_parser().parse_args(shlex.split(command)[1:])
+        except SystemExit:
+            wrong.append(f"{page}: `{command}` does not parse")
+            continue
+        if args.command == "run" and not args.zero_shot and not args.output:
+            wrong.append(f"{page}: `{command}` needs -o (genzoo run writes images to a file or folder)")
+    assert not wrong, "\n".join(wrong)
