@@ -148,3 +148,41 @@ def test_inline_commands_parse_and_name_their_output():
         if args.command == "run" and not args.zero_shot and not args.output:
             wrong.append(f"{page}: `{command}` needs -o (genzoo run writes images to a file or folder)")
     assert not wrong, "\n".join(wrong)
+
+
+RUNNER_PAGE = '''# a page
+
+<!-- hub: me/toy=toy-digits@v1 -->
+```python
+import genzoo
+toy = genzoo.load("me/toy@v1")
+genzoo.push_to_hub(toy, "me/copy", commit_message="copy")
+```
+
+```bash
+genzoo verify me/copy > verified.txt
+```
+
+<!-- no-run: it would fail -->
+```bash
+false
+```
+
+```console
+$ not run
+```
+'''
+
+
+def test_runner_hub_marker_and_skips(tmp_path, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    page = tmp_path / "page.md"
+    page.write_text(RUNNER_PAGE, encoding="utf-8")
+    (work := tmp_path / "work").mkdir()
+    assert [b.hub for b in blocks(page)] == [(("me/toy", "toy-digits", "v1"),), None, None, None]
+    assert run_page(page, work) == ["page.md:15: it would fail"]
+    assert "models--me--copy" in (work / "verified.txt").read_text()  # pushed, then downloaded by a subprocess
+    assert "HF_ENDPOINT" not in os.environ  # the page's Hub is gone with the page
+    page.write_text(RUNNER_PAGE.replace("<!-- no-run: it would fail -->\n", ""), encoding="utf-8")
+    with pytest.raises(AssertionError, match=r"page.md:14: the bash block failed \(rc 1\)"):
+        run_page(page, tmp_path / "again")
