@@ -186,3 +186,21 @@ def test_runner_hub_marker_and_skips(tmp_path, monkeypatch):
     page.write_text(RUNNER_PAGE.split("<!-- no-run: it would fail -->\n")[1], encoding="utf-8")
     with pytest.raises(AssertionError, match=r"page.md:1: the bash block failed \(rc 1\)"):
         run_page(page, work)
+
+
+def test_readme_snippet_offline_part_in_a_fresh_interpreter(tmp_path):
+    """The README snippet up to its Hub lines, as a script in a new process.
+
+    In this pytest process other tests have imported ``genzoo.images`` and
+    friends already, which would hide a missing lazy attribute
+    (``genzoo.images.save_grid`` once failed exactly so); a fresh interpreter
+    does not. The Hub lines run in test_page_runs[README.md], against the local Hub.
+    """
+    snippet = next(b for b in blocks(ROOT / "README.md") if b.lang == "python").code.splitlines()
+    offline = snippet[: next(i for i, line in enumerate(snippet) if "user/repo" in line)]
+    assert any("genzoo.images.save_grid" in line for line in offline)
+    (tmp_path / "snippet.py").write_text("\n".join(offline) + "\n", encoding="utf-8")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "snippet.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "samples.png").is_file() and (tmp_path / "out" / "config.json").is_file()
