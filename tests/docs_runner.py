@@ -3,7 +3,8 @@
 A page is a script: its fenced blocks run top to bottom in one scratch
 folder, so a block may use what an earlier one wrote or defined.
 
-- ```` ```python ```` blocks run in one namespace (per page), in the scratch folder.
+- ```` ```python ```` blocks run in one namespace (per page), in the scratch folder;
+  the namespace is a real module (``__docs__``), so dataclasses defined there work.
 - ```` ```python file=PATH ```` (any language with ``file=``) writes the block to
   ``PATH`` in the scratch folder instead of running it. A ``pyproject.toml``
   written this way is "installed" the way ``pip install -e .`` would make
@@ -19,8 +20,8 @@ folder, so a block may use what an earlier one wrote or defined.
   - ``<!-- no-run: REASON -->`` skips the block; the test reports the reason.
     Only for what cannot run offline on a CPU in seconds (a GPU, the real
     Hub, the authors' download server, multi-minute training).
-  - ``<!-- hub: REPO=SOURCE[@TAG] ... -->`` (entries optional) runs the block, and every later
-    block of the page, against a local Hub: the first such marker starts
+  - ``<!-- hub: REPO=SOURCE[@TAG] ... -->`` (entries optional) runs the block,
+    and every later block of the page, against a local Hub: the first marker starts
     ``tests/hubserver.py``'s olah server in the scratch folder and sets
     ``HF_ENDPOINT`` to it (for python blocks and bash blocks alike); each
     ``REPO=SOURCE`` publishes ``SOURCE`` -- a folder in the scratch folder,
@@ -31,6 +32,8 @@ folder, so a block may use what an earlier one wrote or defined.
     the uploaded folder to the local server (:class:`LocalHubApi`); everything
     before the upload (staging, sha256 checks, the card) is genzoo's real
     push path, and a later load reads the pushed files back over HTTP.
+    (A ``genzoo push`` in a bash block would still use the real client, which
+    olah refuses: such blocks need a no-run.)
 """
 
 from __future__ import annotations
@@ -45,7 +48,6 @@ import types
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 FENCE = re.compile(r"^```(\S*)(.*)$")
@@ -145,11 +147,13 @@ class LocalHubApi:
     def create_branch(self, repo_id: str, branch: str, **_: Any) -> None:
         """Branches are made by the upload that names them."""
 
-    def upload_folder(self, *, folder_path: Any, repo_id: str, revision: str | None = None, commit_message: str | None = None, **_: Any) -> Any:
+    def upload_folder(
+        self, *, folder_path: Any, repo_id: str, revision: str | None = None, commit_message: str | None = None, **_: Any
+    ) -> Any:
         sha = self.hub.publish(repo_id, folder_path, commit_message or "upload")
         if revision and revision != "main":
             _git_ref(self.hub.repo_path(repo_id), "branch", "-f", revision, sha)
-        return SimpleNamespace(oid=sha, commit_url=f"{self.hub.endpoint}/{repo_id}/commit/{sha}")
+        return types.SimpleNamespace(oid=sha, commit_url=f"{self.hub.endpoint}/{repo_id}/commit/{sha}")
 
 
 def _git_ref(repo: Path, *args: str) -> None:
