@@ -242,3 +242,24 @@ def run_page(page: Path, workdir: Path, timeout: float = 300) -> list[str]:
         sys.modules.pop(module.__name__, None)
         plugins.reset()
     return skipped
+
+
+#: Environment a page must not inherit from the developer's shell (as conftest's isolated_zoo clears).
+_OUTSIDE_ENV = ("HF_HUB_CACHE", "HF_ENDPOINT", "HF_HUB_OFFLINE", "HF_TOKEN", "GENZOO_LOAD_PLUGINS", "GENZOO_HUB_REVISION", "GENZOO_HUB_ORG")
+
+
+def run_page_isolated(page: str, workdir: str) -> tuple[list[str], str | None]:
+    """:func:`run_page` in a worker process of its own: ``(skip reasons, failure message or None)``.
+
+    For running pages side by side (a process pool): each page gets a fresh
+    zoo, its own Hugging Face and torch caches under ``workdir``, one thread.
+    """
+    root = Path(workdir)
+    for var in _OUTSIDE_ENV:
+        os.environ.pop(var, None)
+    os.environ.update(OMP_NUM_THREADS="1", HF_HOME=str(root / "hf_home"), TORCH_HOME=str(root / "hf_home" / "torch"))
+    (root / "page").mkdir()
+    try:
+        return run_page(Path(page), root / "page"), None
+    except AssertionError as exc:
+        return [], str(exc)

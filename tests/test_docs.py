@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import re
 import shlex
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
 from PIL import Image
 from torch import nn
 
-from docs_runner import blocks, run_page
+from docs_runner import blocks, run_page, run_page_isolated
 from genzoo.model import GenzooModel
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,10 +33,31 @@ def page_path(page: str) -> Path:
     return ROOT / page if page == "README.md" else DOCS / page
 
 
+#: Pages run side by side in this many processes (each page is sequential and single-threaded).
+WORKERS = int(os.environ.get("GENZOO_DOCS_WORKERS") or min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture(scope="module")
+def page_runs(request, tmp_path_factory):
+    """The selected pages, all started at once in a pool of WORKERS processes; page -> its future.
+
+    The pages are independent and each one is sequential and single-threaded,
+    so two at a time halve the wall time on two cores. Each test below waits
+    for its own page only. The longest pages go first.
+    """
+    selected = {item.callspec.params["page"] for item in request.session.items if item.originalname == "test_page_runs"}
+    order = sorted(selected, key=lambda page: -page_path(page).stat().st_size)
+    pool = ProcessPoolExecutor(max_workers=WORKERS, mp_context=multiprocessing.get_context("spawn"))
+    futures = {page: pool.submit(run_page_isolated, str(page_path(page)), str(tmp_path_factory.mktemp(page))) for page in order}
+    yield futures
+    pool.shutdown(cancel_futures=True)
+
+
 @pytest.mark.parametrize("page", RUNNABLE)
-def test_page_runs(page, tmp_path, monkeypatch):
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    skipped = run_page(page_path(page), tmp_path)
+def test_page_runs(page, page_runs):
+    skipped, failure = page_runs[page].result(timeout=600)
+    if failure:
+        pytest.fail(failure, pytrace=False)
     assert all("no-run" not in s for s in skipped)  # reasons, not markers, are reported
     for reason in skipped:
         print(f"skipped {reason}")
