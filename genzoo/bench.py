@@ -239,18 +239,13 @@ def _ratios(num: list[float], den: list[float]) -> list[float]:
     return [d / n for n, d in zip(num, den)]
 
 
-@dataclass
-class LoadTiming:
-    """Seconds to load the same weights the reference way and with :func:`genzoo.load`, one entry per run."""
+class _Paired:
+    """Timings of the reference and genzoo taken in turns: medians ``plain_s``/``genzoo_s`` and the runs behind them."""
 
     plain_s: float
     genzoo_s: float
-    plain_runs: list[float] = field(default_factory=list)
-    genzoo_runs: list[float] = field(default_factory=list)
-
-    @classmethod
-    def of(cls, plain: list[float], genzoo: list[float]) -> "LoadTiming":
-        return cls(_median(plain), _median(genzoo), list(plain), list(genzoo))
+    plain_runs: list[float]
+    genzoo_runs: list[float]
 
     @property
     def speedup(self) -> float:
@@ -261,6 +256,20 @@ class LoadTiming:
         """Min and max of the per-round speed-ups (each round ran both ways back to back)."""
         r = _ratios(self.genzoo_runs, self.plain_runs) or [self.speedup]
         return min(r), max(r)
+
+
+@dataclass
+class LoadTiming(_Paired):
+    """Seconds to load the same weights the reference way and with :func:`genzoo.load`, one entry per run."""
+
+    plain_s: float
+    genzoo_s: float
+    plain_runs: list[float] = field(default_factory=list)
+    genzoo_runs: list[float] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, plain: list[float], genzoo: list[float]) -> "LoadTiming":
+        return cls(_median(plain), _median(genzoo), list(plain), list(genzoo))
 
     def as_dict(self) -> dict[str, Any]:
         lo, hi = self.speedup_range
@@ -293,7 +302,7 @@ class ColdTiming:
 
 
 @dataclass
-class InferenceTiming:
+class InferenceTiming(_Paired):
     """Seconds per batch of ``items``, reference vs genzoo's settings (medians, and every run)."""
 
     task: str
@@ -313,15 +322,6 @@ class InferenceTiming:
     @property
     def genzoo_per_s(self) -> float:
         return self.items / self.genzoo_s
-
-    @property
-    def speedup(self) -> float:
-        return self.plain_s / self.genzoo_s
-
-    @property
-    def speedup_range(self) -> tuple[float, float]:
-        r = _ratios(self.genzoo_runs, self.plain_runs) or [self.speedup]
-        return min(r), max(r)
 
     def as_dict(self) -> dict[str, Any]:
         lo, hi = self.speedup_range

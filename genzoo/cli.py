@@ -38,15 +38,19 @@ def _print_json(obj: Any) -> None:
 
 
 # -- argparse types: bad numbers are errors, never "use the default" -----------
-def positive_int(text: str) -> int:
-    """An integer >= 1. ``--steps 0`` or ``--n -5`` is refused rather than read as "the default"."""
+def _at_least(text: str, least: int) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+        raise argparse.ArgumentTypeError(f"expected a whole number >= {least}, got {text!r}") from None
+    if value < least:
+        raise argparse.ArgumentTypeError(f"must be at least {least}, got {value}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1. ``--steps 0`` or ``--n -5`` is refused rather than read as "the default"."""
+    return _at_least(text, 1)
 
 
 def tile_arg(text: str) -> int | str | None:
@@ -61,13 +65,7 @@ def tile_arg(text: str) -> int | str | None:
 
 def non_negative_int(text: str) -> int:
     """An integer >= 0 (``--workers 0``: decode in the main process)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
-    return value
+    return _at_least(text, 0)
 
 
 def device_name(text: str) -> str:
