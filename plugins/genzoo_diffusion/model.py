@@ -86,13 +86,15 @@ class DiffusionConfig:
     #: Captions for class ``i`` in training: ``template.format(class_names[i])``.
     templates: list[str] = field(default_factory=lambda: list(DIGIT_TEMPLATES))
     class_names: list[str] = field(default_factory=lambda: list(DIGIT_NAMES))
+    #: How ``labels`` become prompts for a text-conditioned model (``genzoo run ... --labels 7``).
+    label_template: str = "a handwritten {}."
     #: Sampling defaults (each a task option too).
     guidance: float = 2.0
     sample_steps: int = 50
     sampler: str = "ddim"
     eta: float = 0.0
-    ema_decay: float = 0.999
-    lr: float = 2e-4
+    ema_decay: float = 0.995
+    lr: float = 1e-3
 
     def __post_init__(self):
         if self.text_encoder and self.condition == "none":
@@ -404,10 +406,26 @@ class DiffusionModel(genzoo.GenzooModel):
     # -- tasks -----------------------------------------------------------------------------
     @genzoo.task("sample", default=True)
     def run_sample(self, n: int | None = None, seed: int = 0, steps: int | None = None, labels=None, prompt=None,
-                   guidance: float | None = None, sampler: str | None = None, eta: float | None = None):
-        """Images from noise, seeded; conditioned on labels or a prompt when given (n: one per label, else 8)."""
+                   templates: Sequence[str] | None = None, guidance: float | None = None, sampler: str | None = None,
+                   eta: float | None = None):
+        """Images from noise, seeded; conditioned on labels or a prompt when given (n: one per label, else 8).
+
+        A text-conditioned model reads ``labels`` as the prompts
+        ``template.format(class name)`` (``templates``: the first one given,
+        else ``label_template``), so `genzoo run` prompts it with
+        ``--labels 7 --template "a handwritten {}."``.
+        """
         if n is None:
             n = len(torch.as_tensor(labels).reshape(-1)) if labels is not None else 8
+        if templates and self.config.condition != "text":
+            raise ConfigError("templates make prompts for a text-conditioned model; this one is conditioned on "
+                              f"{self.config.condition!r}")
+        if labels is not None and self.config.condition == "text":
+            names, template = self.config.class_names, (templates or [self.config.label_template])[0]
+            ids = torch.as_tensor(labels).reshape(-1).tolist()
+            if any(not 0 <= i < len(names) for i in ids):
+                raise ConfigError(f"labels must be class ids in 0..{len(names) - 1}, got {ids[:10]}")
+            labels, prompt = None, [template.format(names[i]) for i in ids]
         return self.sample(n, prompt=prompt, labels=labels, seed=seed, steps=steps, guidance=guidance,
                            sampler=sampler, eta=eta), min(n, 8)
 
