@@ -137,8 +137,10 @@ def test_training_lowers_the_loss_on_digits():
     test = DigitsDataset("test", size=8)
     before = model.evaluate(test)["test_loss"]
     result = train(model, data, TrainConfig(steps=60, batch_size=32, device="cpu", progress=False, log_every=None, seed=0))
-    after = model.evaluate(test)["test_loss"]
+    metrics = model.evaluate(test, n_samples=200)
+    after = metrics["test_loss"]
     assert after < 0.8 * before, (before, after, result.losses)
+    assert set(metrics) == {"test_loss", "digit_fd", "class_accuracy"} and 0 <= metrics["class_accuracy"] <= 1
 
 
 def test_text_conditioning_borrows_a_frozen_tower_that_travels_with_the_checkpoint(tmp_path):
@@ -158,6 +160,8 @@ def test_text_conditioning_borrows_a_frozen_tower_that_travels_with_the_checkpoi
     prompt = "a handwritten seven."
     x = model.sample(2, prompt=prompt, seed=0)
     assert not torch.allclose(x, model.sample(2, prompt="a handwritten one.", seed=0), atol=1e-4)
+    labelled, _ = model.run_task("sample", labels=[7, 1], templates=["a handwritten {}."], seed=0)
+    assert torch.equal(labelled, model.sample(2, prompt=[prompt, "a handwritten one."], seed=0))
     folder = genzoo.save(model, tmp_path / "m")
     assert (folder / "text_encoder.safetensors").is_file()
     plugins.reset()  # a fresh zoo: the load rebuilds the tower from the recorded family and config

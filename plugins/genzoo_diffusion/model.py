@@ -38,6 +38,7 @@ from tqdm.auto import tqdm
 import genzoo
 from genzoo.errors import ConfigError, MissingComponentError, ShapeError
 from genzoo.interfaces import TextEncoder
+from genzoo.data import DigitsDataset
 from genzoo.latent import latent_path
 from genzoo.tasks import images_of, inputs_or_digits
 
@@ -511,8 +512,22 @@ class DiffusionModel(genzoo.GenzooModel):
             e.copy_(b)
 
     @torch.no_grad()
-    def evaluate(self, dataset) -> dict[str, float]:
-        """The simple loss of the EMA network on ``dataset`` at fixed timesteps and noise (comparable across runs)."""
+    def evaluate(self, dataset, n_samples: int = 1000) -> dict[str, float]:
+        """The simple loss of the EMA network on ``dataset`` at fixed timesteps and noise (comparable across runs);
+        on the digits also the digit-FD of ``n_samples`` unconditional samples and, for a conditional model,
+        the share of samples the bundled classifier reads as the digit asked for (``label_template`` prompts)."""
+        out = self._test_loss(dataset)
+        if isinstance(dataset, DigitsDataset) and self.config.channels == 1 and len(self.config.class_names) == 10:
+            from genzoo.metrics import digits_accuracy, digits_fd
+
+            out["digit_fd"] = digits_fd(self.sample(n_samples, seed=0).float())
+            if self.config.condition != "none" and (self.config.condition == "labels" or "text_encoder" in self.loaded_components()):
+                y = torch.arange(10).repeat_interleave(math.ceil(n_samples / 10))[:n_samples]
+                images, _ = self.run_sample(n_samples, seed=1, labels=y)
+                out["class_accuracy"] = digits_accuracy(images.float(), y)
+        return out
+
+    def _test_loss(self, dataset) -> dict[str, float]:
         self.require("ema")
         x = images_of(dataset)[:256].to(self.device, self.dtype)
         g = torch.Generator().manual_seed(0)
