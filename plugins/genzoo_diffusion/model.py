@@ -254,9 +254,12 @@ class DiffusionModel(genzoo.GenzooModel):
         """(x0, eps) the EMA network predicts from x_t, with classifier-free guidance ``guidance`` when there is a condition."""
         net = self.ema
         tt = torch.full((len(x),), t, device=x.device, dtype=torch.long)
-        out = net(x, None, t=tt)
-        if cond is not None:
-            out = out + guidance * (net(x, cond, t=tt) - out)
+        if cond is not None and guidance == 1.0:  # the conditional model alone: one pass
+            out = net(x, cond, t=tt)
+        else:
+            out = net(x, None, t=tt)
+            if cond is not None:
+                out = out + guidance * (net(x, cond, t=tt) - out)
         ab = self.alpha_bars(x.device)[t].to(x.dtype)
         if self.config.prediction == "eps":
             x0 = (x - (1 - ab).sqrt() * out) / ab.sqrt()
@@ -451,7 +454,7 @@ class DiffusionModel(genzoo.GenzooModel):
         x = inputs_or_digits(self, inputs, n, seed)
         m = self.known_mask(mask).to(x.device, x.dtype)
         out = self.inpaint(x, mask, seed=seed, steps=steps, labels=labels, prompt=prompt, resample=resample)
-        return torch.cat([m * x + (1 - m) * -1.0, out]), len(x)
+        return torch.cat([m * x, out]), len(x)  # the hidden part shown grey (0 in [-1, 1])
 
     @genzoo.task("denoise")
     def run_denoise(self, n: int = 4, seed: int = 0, steps: int | None = None, inputs=None, level: float = 0.5):
