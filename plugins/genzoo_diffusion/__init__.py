@@ -17,3 +17,9 @@ def genzoo_register_families(registry):
         description="Denoising diffusion (DDPM/DDIM) with a U-Net; labels or any TextEncoder as the condition.",
         paper="https://arxiv.org/abs/2006.11239",
     )
+
+
+@hookimpl
+def genzoo_register_models(registry):
+    # Trained by genzoo's recipe (the card records the command); EMA weights and clip-digits' text tower.
+    registry.add_bundled("diffusion-digits", family="diffusion", package=__name__, path="weights/diffusion-digits")
