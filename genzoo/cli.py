@@ -360,6 +360,7 @@ def _makes_images(name: str, task: str | None) -> bool:
 _GRID_ONLY = {
     "task": "--task", "zero_shot": "--zero-shot", "classes": "--classes", "template": "--template", "n": "--n",
     "steps": "--steps", "input": "--input", "labels": "--labels", "path": "--path", "nrow": "--nrow",
+    "prompt": "--prompt", "guidance": "--guidance",
 }  # fmt: skip
 
 
@@ -386,6 +387,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         "n": args.n, "seed": args.seed, "steps": args.steps, "nrow": None,
         "inputs": inputs or None, "labels": parse_labels(args.labels), "path": args.path,
         "classes": _names(args.classes), "templates": args.template or None,
+        "prompt": args.prompt, "guidance": args.guidance,
     }  # fmt: skip
     _check_task_flags(model, task, options)
     result = run_task(model, task, options)
@@ -526,6 +528,7 @@ def _run_onnx(args: argparse.Namespace) -> int:
         ("--device", args.device not in ("auto", "cpu")), ("--dtype", args.dtype not in (None, "fp32")),
         ("--train-mode", args.train_mode), ("--zero-shot", args.zero_shot is not None), ("--classes", args.classes),
         ("--template", args.template), ("--steps", args.steps), ("--path", args.path),
+        ("--prompt", args.prompt), ("--guidance", args.guidance is not None),
     ] if given]  # fmt: skip
     if unsupported:
         raise GenzooError(f"{', '.join(unsupported)}: not supported by the onnxruntime backend (it runs fp32 on the CPU)")
@@ -723,6 +726,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--zero-shot", nargs="*", metavar="IMAGE",
                    help="zero-shot classify these images (none: held-out test digits); prints the predictions")
     p.add_argument("--classes", nargs="+", metavar="NAME", help="class names for zero-shot classification (or NAME,NAME,...)")
+    p.add_argument("--prompt", metavar="TEXT", help="text-conditioned models (diffusion): what to draw, e.g. 'a handwritten seven.'")
+    p.add_argument("--guidance", type=float, metavar="W",
+                   help="classifier-free guidance scale of conditioned diffusion models (0: unconditional)")
     p.add_argument("--template", action="append", metavar="TEXT",
                    help="prompt template with {} for the class name, repeatable (default: the model's own)")
     p.add_argument("--n", type=positive_int, help="how many images / rows")

@@ -207,3 +207,14 @@ def test_genzoo_run_samples_a_saved_model_for_labels(tmp_path):
     assert main(["run", str(folder), "--labels", "0-3", "--steps", "2", "--seed", "0", "-o", str(out)]) == 0
     assert out.stat().st_size > 0
     assert main(["run", str(folder), "--task", "inpaint", "--n", "2", "-o", str(tmp_path / "in.png")]) == 0
+
+
+def test_cli_prompt_and_guidance_reach_the_sample_task(tmp_path, capsys):
+    from genzoo.cli import main
+
+    out = tmp_path / "seven.png"
+    argv = ["run", "diffusion-digits", "--prompt", "a handwritten seven.", "--guidance", "2", "--steps", "3",
+            "--n", "2", "--seed", "0", "-o", str(out)]
+    assert main(argv) == 0 and out.is_file(), capsys.readouterr().err
+    assert main(["run", "vae-digits", "--prompt", "a seven", "-o", str(tmp_path / "v.png")]) == 1
+    assert "does not take --prompt" in capsys.readouterr().err
