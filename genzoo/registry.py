@@ -593,6 +593,15 @@ class PluginRegistrar:
         values = {k: card[k] for k in known if card.get(k) is not None}
         self.add_model(name, family=family, config=meta.get("config"), source=source, **{**values, **facts})
 
+    def has_family(self, name: str) -> bool:
+        """Whether a family of this name is registered (by any plugin) or staged by this one.
+
+        For a plugin whose named models need another plugin's family (a model
+        borrowing a CLIP text tower): all families are registered before any
+        models, so this answers for every installed plugin.
+        """
+        return self._registry.find("family", name) is not None or any(f.name == name for f in self.families)
+
     def add_dataset(
         self, name: str, factory: str | Callable[..., Any], *, description: str = "", license: str | None = None
     ) -> None:

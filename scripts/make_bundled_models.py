@@ -51,6 +51,10 @@ RECIPES = {
         "--set input_nc=1 --set output_nc=1 --device cpu -o runs/cyclegan-digits-bold",
     ),
     "clip-digits": ("genzoo_clip", "genzoo train clip --data digits --seed 0 --device cpu -o runs/clip-digits"),
+    "diffusion-digits": (  # after clip-digits: its text tower is clip-digits'
+        "genzoo_diffusion",
+        "genzoo train diffusion --data digits --set text_encoder=clip-digits --seed 0 --device cpu -o runs/diffusion-digits",
+    ),
 }
 
 

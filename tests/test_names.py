@@ -283,3 +283,15 @@ def test_cli_reaches_a_rejected_model_through_a_real_subprocess(hijack):
         [sys.executable, "-m", "genzoo", "info", "vae-digits", "--json"], capture_output=True, text=True, env=env_with(hijack), timeout=300,
     )  # fmt: skip
     assert done.returncode == 0 and json.loads(done.stdout)["plugin"] == "vae"
+
+
+def test_a_plugin_can_ask_whether_a_family_is_installed():
+    seen = {}
+
+    class Asker:
+        @genzoo.hookimpl
+        def genzoo_register_models(self, registry):
+            seen["vae"], seen["nope"] = registry.has_family("vae"), registry.has_family("nope")
+
+    plugins.register(Asker(), name="asker")
+    assert seen == {"vae": True, "nope": False}

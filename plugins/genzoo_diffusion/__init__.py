@@ -23,7 +23,6 @@ def genzoo_register_families(registry):
 def genzoo_register_models(registry):
     # Trained by genzoo's recipe (the card records the command); EMA weights and clip-digits' text tower.
     # That tower is built by the clip family: without it installed the model cannot load, so it is not offered.
-    # (The registrar has no public family lookup yet; its registry is where families are found.)
-    if registry._registry.find("family", "clip") is None:
+    if not registry.has_family("clip"):
         return
     registry.add_bundled("diffusion-digits", family="diffusion", package=__name__, path="weights/diffusion-digits")
