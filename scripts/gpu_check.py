@@ -101,6 +101,19 @@ def alternate(fns: dict[str, Callable[[], Any]], repeat: int, sync: Callable[[],
     return {n: statistics.median(v) for n, v in times.items()}
 
 
+
+def report_throughput(report, label: str, variants: dict, args, sync) -> None:
+    """Images/s of every variant, taking turns, each as a ratio to upstream fp32 eager (one row per variant)."""
+
+    def throughput() -> None:
+        med = alternate(variants, args.repeat, sync)
+        base = med["upstream fp32 eager"]
+        for name, s in med.items():
+            report.add("throughput", label, f"{name}: {args.batch_size / s:,.0f} img/s ({base / s:.2f}x)", "vs upstream", None,
+                       images_per_s=args.batch_size / s, ratio=base / s)  # fmt: skip
+
+    report.guard("throughput", label, throughput)
+
 def generator_checks(report: Report, label: str, folder: Path, args: argparse.Namespace) -> None:
     import torch
 
@@ -164,14 +177,7 @@ def generator_checks(report: Report, label: str, folder: Path, args: argparse.Na
 
     report.guard("CUDA graphs", label, graphs)
 
-    def throughput() -> None:
-        med = alternate(variants, args.repeat, sync)
-        base = med["upstream fp32 eager"]
-        for name, s in med.items():
-            report.add("throughput", label, f"{name}: {args.batch_size / s:,.0f} img/s ({base / s:.2f}x)", "vs upstream", None,
-                       images_per_s=args.batch_size / s, ratio=base / s)  # fmt: skip
-
-    report.guard("throughput", label, throughput)
+    report_throughput(report, label, variants, args, sync)
 
 
 def clip_checks(report: Report, folder: Path, args: argparse.Namespace) -> None:
@@ -210,14 +216,7 @@ def clip_checks(report: Report, folder: Path, args: argparse.Namespace) -> None:
 
     report.guard("compile (fp32)", label, compiled)
 
-    def throughput() -> None:
-        med = alternate(variants, args.repeat, sync)
-        base = med["upstream fp32 eager"]
-        for name, s in med.items():
-            report.add("throughput", label, f"{name}: {args.batch_size / s:,.0f} img/s ({base / s:.2f}x)", "vs upstream", None,
-                       images_per_s=args.batch_size / s, ratio=base / s)  # fmt: skip
-
-    report.guard("throughput", label, throughput)
+    report_throughput(report, label, variants, args, sync)
 
 
 def torchrun_checks(report: Report, folder: Path, tmp: Path, gpus: int) -> None:
