@@ -101,7 +101,6 @@ def alternate(fns: dict[str, Callable[[], Any]], repeat: int, sync: Callable[[],
     return {n: statistics.median(v) for n, v in times.items()}
 
 
-
 def report_throughput(report, label: str, variants: dict, args, sync) -> None:
     """Images/s of every variant, taking turns, each as a ratio to upstream fp32 eager (one row per variant)."""
 
@@ -113,6 +112,7 @@ def report_throughput(report, label: str, variants: dict, args, sync) -> None:
                        images_per_s=args.batch_size / s, ratio=base / s)  # fmt: skip
 
     report.guard("throughput", label, throughput)
+
 
 def generator_checks(report: Report, label: str, folder: Path, args: argparse.Namespace) -> None:
     import torch
