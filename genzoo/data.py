@@ -66,7 +66,8 @@ def _check_size(size: int | Sequence[int]) -> tuple[int, int]:
     return hw
 
 
-def _check_channels(channels: int) -> int:
+def check_channels(channels: int) -> int:
+    """``channels`` if it is 1 (grey) or 3 (RGB), else a :class:`DatasetError`; for data sets of plugins too."""
     if channels not in (1, 3):
         raise DatasetError(f"channels must be 1 (grey) or 3 (RGB), got {channels!r}")
     return channels
@@ -75,17 +76,30 @@ def _check_channels(channels: int) -> int:
 # -- digits ------------------------------------------------------------------
 @functools.lru_cache(maxsize=1)
 def _raw_digits() -> tuple[np.ndarray, np.ndarray]:
-    """The 1,797 8x8 digits (float 0..16) and labels, read once per process."""
-    try:
+    """The 1,797 8x8 digits (float 0..16) and labels, read once per process.
+
+    They are scikit-learn's ``datasets/data/digits.csv.gz`` (64 pixels and the
+    label per row). The file is read where the installed scikit-learn keeps
+    it, without importing ``sklearn.datasets``: that import takes a second and
+    more (scipy and all), the file a few milliseconds. ``load_digits`` is the
+    fallback should a scikit-learn release move the file.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("sklearn")  # locates the package without running it
+    if spec is None or not spec.submodule_search_locations:
+        raise DatasetError("the digits dataset comes with scikit-learn, which is not installed: pip install scikit-learn")
+    csv = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data" / "digits.csv.gz"
+    if csv.is_file():
+        table = np.loadtxt(csv, delimiter=",", dtype=np.float32)
+        images, labels = table[:, :64].reshape(-1, 8, 8).copy(), table[:, 64].astype(np.int64)
+    else:  # pragma: no cover - a scikit-learn release that keeps the file elsewhere
         from sklearn.datasets import load_digits
-    except ImportError as exc:  # pragma: no cover - scikit-learn is a core dependency
-        raise DatasetError(
-            "the digits dataset comes with scikit-learn, which is not installed: "
-            "pip install scikit-learn"
-        ) from exc
-    bunch = load_digits()
-    images = np.asarray(bunch.images, dtype=np.float32)
-    labels = np.asarray(bunch.target, dtype=np.int64)
+
+        bunch = load_digits()
+        images, labels = bunch.images, bunch.target
+    images = np.asarray(images, dtype=np.float32)
+    labels = np.asarray(labels, dtype=np.int64)
     images.setflags(write=False)
     labels.setflags(write=False)
     return images, labels
@@ -143,7 +157,7 @@ class DigitsDataset(Dataset):
         if hw[0] != hw[1]:
             raise DatasetError(f"digits are square; pass one int size, got {size!r}")
         self.size = hw[0]
-        self.channels = _check_channels(channels)
+        self.channels = check_channels(channels)
         raw, raw_labels = _raw_digits()
         idx = digits_split_indices(split)
         x = torch.from_numpy(raw[idx].copy()).unsqueeze(1) / 8.0 - 1.0  # 0..16 -> [-1, 1]
@@ -214,7 +228,7 @@ class ImageFolderDataset(Dataset):
     ):
         self.root = Path(root).expanduser()
         self.size = _check_size(size)
-        self.channels = _check_channels(channels)
+        self.channels = check_channels(channels)
         exts = tuple(e.lower() if e.startswith(".") else "." + e.lower() for e in extensions)
         if not exts:
             raise DatasetError("extensions is empty; pass e.g. ('.png', '.jpg')")

@@ -305,6 +305,8 @@ class TranslationModel(GenzooModel):
                 for chunk in batch.split(batch_size):
                     x, pads = pad_to_multiple(chunk.to(self.device, self.dtype), gen.multiple)
                     outs.append(crop_back(self._run(gen, x, train_mode, seed, tiling), pads))
+            if len(outs) == 1:
+                return outs[0]  # not torch.cat([one]): that copies, and a 6000x6000 output is 432 MB
             if len({tuple(o.shape[1:]) for o in outs}) == 1:
                 return torch.cat(outs)
             return [img for o in outs for img in o]

@@ -70,3 +70,19 @@ def test_a_converted_clip_carries_the_papers_training_defaults_not_the_digits_re
     cfg = infer_config(state, "openai")
     assert (cfg["lr"], cfg["weight_decay"], cfg["warmup_steps"]) == (5e-4, 0.2, 2000)
     assert (CLIPConfig().lr, CLIPConfig().warmup_steps) == (2e-3, 100)  # the digits recipe's, which it must not carry
+
+
+def test_bundled_cards_state_the_licence_of_the_digits_they_were_trained_on():
+    """Every bundled model was trained on the UCI digits (CC BY 4.0): its entry, config and README say so, as the recipe writes."""
+    import importlib.resources
+
+    from genzoo.plugins import get_registry
+    from genzoo.registry import BundledSource
+
+    bundled = [e for e in get_registry().models.values() if isinstance(e.source, BundledSource)]
+    assert len(bundled) >= 10
+    for entry in bundled:
+        folder = importlib.resources.files(entry.source.package) / entry.source.path
+        assert entry.license == "cc-by-4.0", entry.name
+        assert json.loads((folder / "config.json").read_text())["card"]["license"] == "cc-by-4.0", entry.name
+        assert "license: cc-by-4.0" in (folder / "README.md").read_text().split("---")[1], entry.name

@@ -193,3 +193,13 @@ def test_converted_checkpoint_on_the_hub_loads_by_registry_name_with_the_generat
     x = torch.rand(1, 3, 32, 32) * 2 - 1
     assert torch.allclose(model.translate(x, size=32), ref_resnet(upstream, x, 2), atol=1e-5)
     assert model.card["license"] == "bsd" and "horse2zebra.pth" in model.card["source"]
+
+
+def test_digits_bold_meets_the_family_defaults_three_channels_at_256():
+    """`genzoo train cyclegan --data digits-bold` with no --set: items come at the model's channels and size."""
+    from genzoo.recipes import load_split
+
+    model = genzoo.create("cyclegan", netD="none")  # input_nc 3, image_size 256
+    a, b = load_split(model, "digits-bold", "train")[0]
+    assert a.shape == b.shape == (3, 256, 256) and torch.equal(a[0], a[1]) and torch.equal(b[1], b[2])
+    assert load_split(genzoo.create("cyclegan", netD="none", input_nc=1, output_nc=1, image_size=16), "digits-bold", "train")[0][0].shape == (1, 16, 16)

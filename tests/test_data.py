@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -176,3 +179,16 @@ def test_get_dataset_folder_splits(tmp_path):
     assert len(get_dataset(split, "test", size=4)) == 4  # val/ serves as the test split
     everything = get_dataset(split, "all", size=4)
     assert len(everything) == 10 and {everything[i][1] for i in range(10)} == {0, 1}
+
+
+def test_digits_are_scikit_learns_own_read_without_importing_sklearn_datasets():
+    """The csv is read in place (fast); the values are exactly ``load_digits()``'s, and sklearn.datasets stays unimported."""
+    code = (
+        "import sys; from genzoo.data import _raw_digits; images, labels = _raw_digits(); "
+        "assert 'sklearn.datasets' not in sys.modules, 'imported sklearn.datasets'; "
+        "from sklearn.datasets import load_digits; b = load_digits(); import numpy as np; "
+        "assert images.shape == (1797, 8, 8) and images.dtype == np.float32 and labels.dtype == np.int64; "
+        "assert np.array_equal(images, b.images.astype(np.float32)) and np.array_equal(labels, b.target); print('ok')"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]

@@ -495,3 +495,22 @@ def test_evaluation_streams_the_test_split_and_matches_the_whole_split_at_once()
     got = model.evaluate(test)
     assert got["test_l1"] == pytest.approx(F.l1_loss(fake, b).item(), rel=1e-6)
     assert got["test_psnr"] == pytest.approx(psnr(fake, b), rel=1e-6)
+
+
+def test_digits_edges_meets_the_family_defaults_three_channels_at_256():
+    """`genzoo train pix2pix --data digits-edges` with no --set: the data set comes at the model's channels and size."""
+    from genzoo.recipes import load_split
+
+    model = genzoo.create("pix2pix", netD="none")  # input_nc 3, image_size 256: the family defaults
+    data = load_split(model, "digits-edges", "train")
+    a, b = data[0]
+    assert a.shape == b.shape == (3, 256, 256)
+    assert torch.equal(a[0], a[2]) and torch.equal(b[0], b[1])  # grey RGB
+    assert a.min() >= -1 and a.max() <= 1 and b.min() >= -1 and b.max() <= 1
+    grey = load_split(genzoo.create("pix2pix", netD="none", input_nc=1, output_nc=1, image_size=32), "digits-edges", "train")
+    assert grey[0][0].shape == (1, 32, 32)
+    from genzoo.data import DatasetError
+    from genzoo_pix2pix.data import DigitEdgesDataset
+
+    with pytest.raises(DatasetError, match="channels must be 1"):
+        DigitEdgesDataset("train", 8, channels=2)

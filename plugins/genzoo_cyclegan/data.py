@@ -34,7 +34,8 @@ class DigitStylesDataset(Dataset):
     measure how close G(A) comes to the true bold digit.
     """
 
-    def __init__(self, split: str = "train", size: int = 16):
+    def __init__(self, split: str = "train", size: int = 16, channels: int = 1):
+        self.channels = gdata.check_channels(channels)  # 3: grey RGB views of the one channel, for input_nc=3
         digits = gdata.DigitsDataset(split, size=size).images
         self.aligned = split != "train"
         if self.aligned:
@@ -49,9 +50,9 @@ class DigitStylesDataset(Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         j = i if self.aligned else random.randrange(len(self.b))
-        return self.a[i], self.b[j]
+        return self.a[i].expand(self.channels, -1, -1), self.b[j].expand(self.channels, -1, -1)
 
 
 # -- the factory the plugin registers (``genzoo_register_datasets``) ------------------------
 def digits_bold(split: str, size: int | None = None, channels: int | None = None) -> DigitStylesDataset:
-    return DigitStylesDataset(split, size or 16)
+    return DigitStylesDataset(split, size or 16, channels or 1)

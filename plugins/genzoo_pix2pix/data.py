@@ -30,11 +30,17 @@ def edge_map(x: torch.Tensor) -> torch.Tensor:
 
 
 class DigitEdgesDataset(Dataset):
-    """Paired digits for Pix2Pix: A = the digit's edge map, B = the digit (1 channel, ``size`` px)."""
+    """Paired digits for Pix2Pix: A = the digit's edge map, B = the digit (``size`` px).
+
+    ``channels=3`` gives each item as grey RGB (a view of the one grey
+    channel, so a large ``size`` costs no more memory), for a model of
+    ``input_nc=3`` such as the family's defaults.
+    """
 
     aligned = True
 
-    def __init__(self, split: str = "train", size: int = 32):
+    def __init__(self, split: str = "train", size: int = 32, channels: int = 1):
+        self.channels = gdata.check_channels(channels)
         digits = gdata.DigitsDataset(split, size=size)
         self.b = digits.images
         self.a = edge_map(self.b)
@@ -43,9 +49,9 @@ class DigitEdgesDataset(Dataset):
         return len(self.b)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.a[i], self.b[i]
+        return self.a[i].expand(self.channels, -1, -1), self.b[i].expand(self.channels, -1, -1)
 
 
 # -- the factory the plugin registers (``genzoo_register_datasets``) ------------------------
 def digits_edges(split: str, size: int | None = None, channels: int | None = None) -> DigitEdgesDataset:
-    return DigitEdgesDataset(split, size or 32)
+    return DigitEdgesDataset(split, size or 32, channels or 1)
