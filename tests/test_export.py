@@ -134,6 +134,8 @@ def test_backend_flag_says_what_a_folder_is(exports, tmp_path, capsys):
     assert code == 1 and "is an ONNX export" in err
     code, _, err = run(capsys, "run", str(exports["toy-digits"]), "--dtype", "bf16", "-o", str(tmp_path / "t.png"))
     assert code == 1 and "--dtype: not supported by the onnxruntime backend" in err
+    code, _, err = run(capsys, "run", str(exports["toy-digits"]), "--compile", "--channels-last", "-o", str(tmp_path / "t.png"))
+    assert code == 1 and "--channels-last, --compile: not supported by the onnxruntime backend" in err
 
 
 def test_a_graph_that_differs_from_pytorch_is_never_written(tmp_path, monkeypatch):
