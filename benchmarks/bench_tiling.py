@@ -9,7 +9,7 @@ the memory budget. The floor is the same process up to the model ready and the
 input tensor made, without translating; the whole-image line runs the same
 image without tiles (only at sides that fit the machine).
 
-    python benchmarks/bench_tiling.py --side 6000                 # the issue's target (about an hour on 2 busy cores)
+    python benchmarks/bench_tiling.py --side 6000                 # the issue's target (12 min on 2 quiet Zen 4 cores)
     python benchmarks/bench_tiling.py --side 6000 --max-tiles 2   # peak memory in minutes; time extrapolated from 2 tiles
     python benchmarks/bench_tiling.py --side 1024 --whole         # also the untiled peak, for comparison
 """
@@ -53,7 +53,8 @@ if mode != "floor":
     t = time.perf_counter()
     try:
         y = model.translate(x, keep_size=True, tile=None if mode == "whole" else "auto")
-        assert y.shape == x.shape and torch.isfinite(y).all()
+        # isfinite on the whole output would take more memory than the tiles (abs() makes a 432 MB copy): by bands
+        assert y.shape == x.shape and all(torch.isfinite(band).all() for band in y.split(64, dim=2))
     except Enough:
         pass
     info["seconds"] = time.perf_counter() - t

@@ -28,6 +28,21 @@ def isolated_zoo(tmp_path_factory, monkeypatch):
     plugins.reset()
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread for a module of tiny models: on a shared 2-core machine it is many times faster than two.
+
+    A module opts in with ``pytestmark = pytest.mark.usefixtures("one_thread")``;
+    module scope, so that the module's own model fixtures are built under it too.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 PluginFactory = Callable[..., Path]
 
 

@@ -21,12 +21,7 @@ from genzoo_clip.tokenizer import CLIPTokenizer
 open_clip = pytest.importorskip("open_clip")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: tiny models, one thread
 
 
 # -- token ids -----------------------------------------------------------------------------

@@ -17,13 +17,7 @@ from genzoo.training import TrainConfig, train
 TINY = {"noise_dim": 16, "g_widths": [32, 16], "d_widths": [16, 32]}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny convs gain nothing from intra-op threads, and lose much when the CPU is shared."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: tiny models, one thread
 
 
 def noise_fd():

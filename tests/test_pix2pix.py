@@ -20,13 +20,7 @@ from genzoo.nets.reference_files import convert_generator, drop_stale_norm_stats
 from genzoo.translation import linear_decay
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny convolutions run faster on one thread than on oversubscribed cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: tiny models, one thread
 
 
 # -- upstream-like state dicts, written from the reference's layout (not from our modules) --------------

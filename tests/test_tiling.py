@@ -15,12 +15,7 @@ from genzoo.errors import ConfigError, ShapeError
 from genzoo.metrics import psnr
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: tiny models, one thread
 
 
 def conv_net() -> nn.Module:

@@ -165,13 +165,7 @@ def quiet(**kw) -> TrainConfig:
     return TrainConfig(**{"device": "cpu", "progress": False, "batch_size": 16, **kw})
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest single-threaded (and do not fight other test processes for cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: tiny models, one thread
 
 
 @pytest.fixture
