@@ -17,11 +17,9 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 
-def run(rank: int, world: int, out: str) -> None:
-    # A file rendezvous, not a TCP port picked by the test: a port freed by the
-    # test could be taken by another process before rank 0 binds it (a flake
-    # seen under load).
-    dist.init_process_group("gloo", init_method=f"file://{os.path.join(out, 'rendezvous')}", rank=rank, world_size=world)
+def run(rank: int, world: int, port: int, out: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world)
     try:
         from genzoo.losses import clip_contrastive_loss, gather_features
 
@@ -43,4 +41,4 @@ def run(rank: int, world: int, out: str) -> None:
 
 
 if __name__ == "__main__":
-    run(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3])
+    run(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])

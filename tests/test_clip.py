@@ -383,6 +383,7 @@ def test_genzoo_run_zero_shot_on_files(tmp_path, capsys):
 
 def test_features_gathered_across_processes_give_the_global_batch_gradient(tmp_path):
     """Two gloo processes, each with half the batch, get the gradient of the loss over the whole batch."""
+    import socket
     import subprocess
     import sys
     from pathlib import Path
@@ -391,9 +392,12 @@ def test_features_gathered_across_processes_give_the_global_batch_gradient(tmp_p
     data = {"x": torch.randn(8, 5), "y": torch.randn(8, 6), "w_img": torch.randn(5, 4), "w_txt": torch.randn(6, 4),
             "scale": torch.tensor(10.0), "per_rank": 4}  # fmt: skip
     torch.save(data, tmp_path / "data.pt")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
     worker = Path(__file__).with_name("clip_ddp_worker.py")
     env = {**__import__("os").environ, "OMP_NUM_THREADS": "1"}
-    procs = [subprocess.Popen([sys.executable, str(worker), str(r), "2", str(tmp_path)], env=env) for r in range(2)]
+    procs = [subprocess.Popen([sys.executable, str(worker), str(r), "2", str(port), str(tmp_path)], env=env) for r in range(2)]
     assert [p.wait(timeout=180) for p in procs] == [0, 0]
 
     w_img, w_txt, scale = (data[k].clone().requires_grad_() for k in ("w_img", "w_txt", "scale"))
