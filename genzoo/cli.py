@@ -710,12 +710,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
         stop.wait()
     except KeyboardInterrupt:
         pass
-    if not close_within(server.close, DEMO_CLOSE_SECONDS):
+    closed = close_within(server.close, DEMO_CLOSE_SECONDS)
+    if not closed:
         print(f"genzoo demo: the server did not stop within {DEMO_CLOSE_SECONDS:.0f} s; exiting anyway",
               file=sys.stderr, flush=True)  # fmt: skip
-        print("genzoo demo: stopped", flush=True)
-        os._exit(0)  # the hung server thread would keep the interpreter from exiting
     print("genzoo demo: stopped", flush=True)
+    if not closed:
+        os._exit(0)  # the hung server thread would keep the interpreter from exiting
     return 0
 
 
